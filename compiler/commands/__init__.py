@@ -1,0 +1,10 @@
+"""CLI subcommands. Each module exposes `register(subparsers)` and sets `func` on its parser.
+
+The module list is explicit (order = order in `npuc --help`)."""
+
+COMMAND_MODULES = (
+    "check",
+    "dump",
+    "passes",
+    "script",
+)
