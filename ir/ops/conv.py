@@ -1,0 +1,68 @@
+"""Convolutions (NCHW activations, OIHW weights, as ONNX)."""
+from __future__ import annotations
+
+from npuc.ir.op_spec import OpSpec, register_op
+from npuc.ir.ops._infer import conv_out_dim
+
+#: Activations that conv/gemm/matmul can carry fused (applied before requantization).
+FUSED_ACTIVATION_ATTRS = {"activation": None, "clip_min": None, "clip_max": None}
+FUSED_ACTIVATIONS = (None, "relu", "clip")
+
+
+def _conv_common(x, w, attrs, transposed: bool):
+    if len(x.shape) != 4 or len(w.shape) != 4:
+        raise ValueError(f"expects 4-D input and weight, got {x.shape} and {w.shape}")
+    n, c, h, wd = x.shape
+    group = int(attrs["group"])
+    kh, kw = w.shape[2:]
+    sh, sw = attrs["strides"]
+    dh, dw = attrs["dilations"]
+    pt, pl, pb, pr = attrs["pads"]
+    if transposed:
+        if w.shape[0] != c:
+            raise ValueError(f"weight has {w.shape[0]} input channels, input has {c}")
+        oph, opw = attrs["output_padding"]
+        cout = w.shape[1] * group
+        oh = sh * (h - 1) + oph + dh * (kh - 1) + 1 - pt - pb
+        ow = sw * (wd - 1) + opw + dw * (kw - 1) + 1 - pl - pr
+    else:
+        if c != w.shape[1] * group:
+            raise ValueError(f"input has {c} channels, weight expects {w.shape[1]} x group {group}")
+        if w.shape[0] % group:
+            raise ValueError(f"{w.shape[0]} output channels not divisible by group {group}")
+        cout = w.shape[0]
+        oh = conv_out_dim(h, kh, sh, pt, pb, dh)
+        ow = conv_out_dim(wd, kw, sw, pl, pr, dw)
+    return (n, cout, oh, ow)
+
+
+def _infer_conv(op, ins):
+    x, w = ins[0], ins[1]
+    return [(_conv_common(x, w, op.attrs, False), x.dtype)]
+
+
+def _infer_conv_transpose(op, ins):
+    x, w = ins[0], ins[1]
+    return [(_conv_common(x, w, op.attrs, True), x.dtype)]
+
+
+def _verify_conv(op, ins):
+    problems = []
+    if op.attrs["activation"] not in FUSED_ACTIVATIONS:
+        problems.append(f"unknown fused activation {op.attrs['activation']!r}")
+    if len(ins) > 2 and ins[2] is not None and ins[2].shape not in ((ins[1].shape[0] if op.kind == "Conv" else ins[1].shape[1] * op.attrs["group"],),):
+        problems.append(f"bias shape {ins[2].shape} does not match output channels")
+    return problems
+
+
+_CONV_ATTRS = {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1), "group": 1, **FUSED_ACTIVATION_ATTRS}
+
+register_op(OpSpec(
+    "Conv", ("x", "weight", "bias?"), _infer_conv, _CONV_ATTRS, verify=_verify_conv,
+    doc="2-D convolution. pads = (top, left, bottom, right). Optional fused activation.",
+))
+register_op(OpSpec(
+    "ConvTranspose", ("x", "weight", "bias?"), _infer_conv_transpose,
+    {**_CONV_ATTRS, "output_padding": (0, 0)}, verify=_verify_conv,
+    doc="2-D transposed convolution; weight is (Cin, Cout/group, kh, kw).",
+))

@@ -1,0 +1,50 @@
+"""Pooling and reductions."""
+from __future__ import annotations
+
+from npuc.ir.op_spec import OpSpec, register_op
+from npuc.ir.ops._infer import conv_out_dim, norm_axis
+
+
+def _infer_pool(op, ins):
+    x = ins[0]
+    if len(x.shape) != 4:
+        raise ValueError(f"pooling expects a 4-D NCHW input, got {x.shape}")
+    n, c, h, w = x.shape
+    kh, kw = op.attrs["kernel"]
+    sh, sw = op.attrs["strides"]
+    pt, pl, pb, pr = op.attrs["pads"]
+    dh, dw = op.attrs.get("dilations", (1, 1))
+    ceil = bool(op.attrs["ceil_mode"])
+    return [((n, c, conv_out_dim(h, kh, sh, pt, pb, dh, ceil), conv_out_dim(w, kw, sw, pl, pr, dw, ceil)), x.dtype)]
+
+
+def _infer_global(op, ins):
+    x = ins[0]
+    if len(x.shape) < 3:
+        raise ValueError(f"global pooling needs rank >= 3, got {x.shape}")
+    return [(x.shape[:2] + (1,) * (len(x.shape) - 2), x.dtype)]
+
+
+def _infer_reduce(op, ins):
+    x = ins[0]
+    rank = len(x.shape)
+    axes = op.attrs["axes"]
+    axes = tuple(range(rank)) if axes is None else tuple(sorted({norm_axis(a, rank) for a in axes}))
+    if op.attrs["keepdims"]:
+        shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    else:
+        shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    return [(shape, x.dtype)]
+
+
+_POOL = {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "ceil_mode": False}
+register_op(OpSpec("MaxPool", ("x",), _infer_pool, {**_POOL, "dilations": (1, 1)}, doc="2-D max pooling"))
+register_op(OpSpec(
+    "AveragePool", ("x",), _infer_pool, {**_POOL, "count_include_pad": False},
+    doc="2-D average pooling",
+))
+register_op(OpSpec("GlobalAveragePool", ("x",), _infer_global, doc="mean over all spatial dims, kept as size 1"))
+register_op(OpSpec("GlobalMaxPool", ("x",), _infer_global, doc="max over all spatial dims, kept as size 1"))
+for _kind in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"):
+    register_op(OpSpec(_kind, ("x",), _infer_reduce, {"axes": None, "keepdims": True},
+                       doc=f"{_kind[6:].lower()} over `axes` (None = all)"))
