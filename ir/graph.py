@@ -101,6 +101,8 @@ class Graph:
         if dtype is not None:
             arr = arr.astype(dtype.numpy)
         else:
+            if arr.dtype == np.float64:  # python floats: the IR computes in float32
+                arr = arr.astype(np.float32)
             dtype = DType.from_numpy(arr.dtype)
         arr.flags.writeable = False
         return self.add_tensor(name, dtype, arr.shape, data=arr, unique=unique)
