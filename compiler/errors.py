@@ -47,3 +47,7 @@ class BinaryFormatError(NpucError):
 
 class PluginError(NpucError):
     """A plugin failed to load or registered a name that is already taken."""
+
+
+class ExecutionError(NpucError):
+    """Running a graph failed: bad feeds, an op kind without a kernel, or a kernel error (names the op)."""
