@@ -271,8 +271,15 @@ def _lark_error(exc: UnexpectedInput, file: str, line_offset: int, sink: Diagnos
         line = (tok.line or 1) + line_offset
         column = tok.column or 1
         end = tok.end_column if tok.end_column and tok.end_line == tok.line else column + 1
+        expected = getattr(exc, "expected", ()) or ()
+        interactive = getattr(exc, "interactive_parser", None)
+        if interactive is not None:
+            try:  # exact for this state, where exc.expected has LALR-merged extras
+                expected = interactive.accepts()
+            except Exception:  # pragma: no cover - keep the coarser set
+                log.debug("accepts() failed", exc_info=True)
         sink.error(
-            f"unexpected {_describe_token(tok)}{_expected(getattr(exc, 'expected', ()) or ())}",
+            f"unexpected {_describe_token(tok)}{_expected(expected)}",
             ast.Span(file, line, column, line, end),
         )
         return
