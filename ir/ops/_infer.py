@@ -20,6 +20,8 @@ def norm_axis(axis: int, rank: int) -> int:
 
 
 def conv_out_dim(size: int, k: int, stride: int, pad_begin: int, pad_end: int, dilation: int, ceil: bool = False) -> int:
+    if stride < 1 or dilation < 1 or k < 1 or pad_begin < 0 or pad_end < 0:
+        raise ValueError(f"bad window: kernel {k}, stride {stride}, dilation {dilation}, pads ({pad_begin}, {pad_end})")
     eff = dilation * (k - 1) + 1
     span = size + pad_begin + pad_end - eff
     if span < 0:

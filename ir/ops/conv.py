@@ -18,10 +18,14 @@ def _conv_common(x, w, attrs, transposed: bool):
     sh, sw = attrs["strides"]
     dh, dw = attrs["dilations"]
     pt, pl, pb, pr = attrs["pads"]
+    if group < 1 or min(sh, sw, dh, dw) < 1 or min(pt, pl, pb, pr) < 0:
+        raise ValueError(f"bad conv geometry: group {group}, strides {(sh, sw)}, dilations {(dh, dw)}, pads {(pt, pl, pb, pr)}")
     if transposed:
         if w.shape[0] != c:
             raise ValueError(f"weight has {w.shape[0]} input channels, input has {c}")
         oph, opw = attrs["output_padding"]
+        if min(oph, opw) < 0:
+            raise ValueError(f"negative output_padding {(oph, opw)}")
         cout = w.shape[1] * group
         oh = sh * (h - 1) + oph + dh * (kh - 1) + 1 - pt - pb
         ow = sw * (wd - 1) + opw + dw * (kw - 1) + 1 - pl - pr
