@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {v: k for k, v in _PAIRS.items()}
 _WHAT = {"(": "call", "[": "list", "{": "brace selector"}
-_WORD = r"[A-Za-z_][\w./\-]*"
+_WORD = r"[A-Za-z_][\w./@\-]*"
 # Lines that can only be the start of a new statement, at column 1.
 _STATEMENT_START = re.compile(
     rf"^(?:{_WORD}\s*\(|{_WORD}(?:\s*,\s*{_WORD})*\s*,?\s*=(?!=)|\{{[^=]*\}}\s*=(?!=))"

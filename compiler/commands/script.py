@@ -1,0 +1,72 @@
+"""`npuc script check SCRIPT [--model MODEL] [--strict]`: check a model script and explain it."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from npuc.script.diagnostics import Diagnostic, ScriptDiagnosticError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `script` command and its `check` action."""
+    parser = subparsers.add_parser(
+        "script",
+        help="check model scripts (.alls) and explain what each line does",
+        description="Work with model scripts (.alls).",
+    )
+    actions = parser.add_subparsers(dest="script_action", metavar="ACTION")
+    check = actions.add_parser(
+        "check",
+        help="parse and bind a script; with --model, show which layers each line selects",
+        description="Parse and bind a model script and print its warnings and errors. With --model, "
+        "also print an explain table: for every line, the layers it selects and what it sets on each.",
+    )
+    check.add_argument("script", metavar="SCRIPT", help="the model script (.alls)")
+    check.add_argument("--model", metavar="MODEL", help="ONNX or TFLite model to resolve layer selectors against")
+    check.add_argument("--strict", action="store_true", help="treat warnings (skipped commands, empty selectors) as errors")
+    check.set_defaults(func=run_check)
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _print_warnings(warnings: list[Diagnostic]) -> None:
+    for w in warnings:
+        print(w.format(), file=sys.stderr)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Parse, bind, report; returns 0 when the script has no errors (errors raise ScriptError)."""
+    from npuc.script.binder import bind
+    from npuc.script.explain import render_explain
+    from npuc.script.parser import parse_file
+    from npuc.script.registry import default_registry
+
+    script = parse_file(args.script)
+    layers, how = (None, "")
+    if args.model:
+        from npuc.script.model_layers import load_model_layers
+
+        layers, how = load_model_layers(args.model)
+    try:
+        bound = bind(script, default_registry(), layers, strict=args.strict)
+    except ScriptDiagnosticError as exc:
+        _print_warnings(exc.warnings)
+        raise
+    _print_warnings(list(bound.warnings))
+    n_warn = len(bound.warnings)
+    summary = (
+        f"{args.script}: {len(bound.directives)} statement{'s' if len(bound.directives) != 1 else ''}, "
+        f"{len(bound.effective())} with effect, {n_warn} warning{'s' if n_warn != 1 else ''}, no errors"
+    )
+    if layers is not None:
+        console = Console(width=max(Console().width, 140), highlight=False, soft_wrap=False)
+        console.print(f"model {args.model}: {len(layers)} layers ({how})", soft_wrap=True)
+        render_explain(bound, console)
+    print(summary)
+    return 0
