@@ -1,0 +1,85 @@
+"""KL-divergence (entropy) calibration as TensorRT describes it, over the |x| histogram.
+
+For a threshold of ``i`` folded bins (``T = i * w``) the reference distribution P
+is the first ``i`` bins of |x| with every count beyond added to bin ``i-1``. The
+candidate Q squeezes those ``i`` bins (without the outliers) into ``nq`` levels:
+``m = i // nq`` bins per level, the last level also takes the remaining
+``i - nq*m`` bins; each level's total is spread evenly over the bins where P is
+non-zero. Both are normalised and ``KL(P||Q) = sum_{P>0} p log(p/q)`` (infinite
+if some ``q = 0 < p``). Thresholds ``i = nq .. n`` are tried (``n`` = last
+non-zero bin + 1); the smallest divergence wins, ties to the smaller ``i``.
+``nq = 2**(bits-1)``, or ``2**bits`` for non-negative data quantized asymmetrically.
+If ``n <= nq`` nothing is clipped (the grid is finer than the histogram, e.g. 16-bit).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from npuc.quantization.observers.histogram import HistogramObserver
+
+#: Thresholds evaluated per vectorised block (bounds the temporary arrays).
+_BLOCK = 128
+
+
+def kl_levels(bits: int, nonnegative: bool, symmetric: bool) -> int:
+    """Number of quantization levels the KL search squeezes the histogram into."""
+    return 1 << bits if (nonnegative and not symmetric) else 1 << (bits - 1)
+
+
+def kl_divergences(folded: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds i, KL(P_i || Q_i)) for every candidate number of kept bins, vectorised."""
+    h = np.asarray(folded, dtype=np.int64)
+    n = int(np.flatnonzero(h).max()) + 1 if np.any(h) else 0
+    if n <= levels:
+        return np.array([n], dtype=np.int64), np.zeros(1)
+    h = h[:n].astype(np.float64)
+    csum = np.concatenate(([0.0], np.cumsum(h)))
+    cnz = np.concatenate(([0], np.cumsum(h > 0)))
+    total = csum[-1]
+    cand = np.arange(levels, n + 1, dtype=np.int64)
+    out = np.empty(cand.size)
+    b = np.arange(n, dtype=np.int64)[None, :]
+    for s in range(0, cand.size, _BLOCK):  # blocks of thresholds, not elements
+        i = cand[s:s + _BLOCK, None]
+        valid = b < i
+        outliers = total - csum[i[:, 0]]
+        last = b == i - 1
+        p = np.where(valid, h[None, :], 0.0) + np.where(last, outliers[:, None], 0.0)
+        m = i // levels
+        chunk = np.minimum(b // m, levels - 1)
+        start = chunk * m
+        stop = np.where(chunk == levels - 1, i, start + m)
+        stop = np.minimum(stop, n)
+        start = np.minimum(start, n)
+        chunk_total = csum[stop] - csum[start]
+        chunk_nz = (cnz[stop] - cnz[start]).astype(np.float64)
+        # The outlier bin i-1 lies in the last chunk; it is non-zero in P even if empty in h.
+        extra = ((h[i[:, 0] - 1] == 0) & (outliers > 0)).astype(np.float64)
+        chunk_nz = chunk_nz + np.where(chunk == levels - 1, extra[:, None], 0.0)
+        pos = valid & (p > 0)
+        q = np.where(pos, chunk_total / np.maximum(chunk_nz, 1.0), 0.0)
+        pn = p / p.sum(axis=1, keepdims=True)
+        qs = q.sum(axis=1, keepdims=True)
+        qn = q / np.where(qs > 0, qs, 1.0)
+        bad = np.any(pos & (qn == 0), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(pos & (qn > 0), pn * np.log(pn / qn), 0.0)
+        out[s:s + _BLOCK] = np.where(bad, np.inf, terms.sum(axis=1))
+    return cand, out
+
+
+def kl_threshold(folded: np.ndarray, bin_width: float, levels: int) -> float:
+    """The |x| clipping threshold with the smallest KL divergence."""
+    cand, div = kl_divergences(folded, levels)
+    return float(cand[int(np.argmin(div))]) * float(bin_width)
+
+
+class KLObserver(HistogramObserver):
+    """Entropy calibration: symmetric threshold T, range [max(min, -T), min(max, T)]."""
+
+    def _row_range(self, row: int, bits: int, signed: bool, symmetric: bool) -> tuple[float, float]:
+        h = self.hist
+        lo_obs, hi_obs = float(h.min[row]), float(h.max[row])
+        levels = kl_levels(bits, lo_obs >= 0.0, symmetric)
+        t = kl_threshold(h.folded(row), float(h.bin_width()[row]), levels)
+        return max(lo_obs, -t), min(hi_obs, t)
