@@ -1,0 +1,265 @@
+"""Float kernels for elementwise ops: broadcasting arithmetic, comparisons, Where, activations, Cast.
+
+Every unary/binary kernel is written once as ``fn(op, inputs, out)`` and
+registered twice: with ``out=None`` (fresh result) and with ``out=inputs[0]``
+(in-place variant, used by the executor when it owns input 0 exclusively).
+Float math stays in the input's precision (no float64 detours).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from npuc.backends.reference.kernels import register_kernel
+from npuc.ir.dtypes import DType
+from npuc.ir.op import Op
+
+ElementwiseFn = Callable[[Op, list, "np.ndarray | None"], np.ndarray]
+
+
+def _register(kind: str, fn: ElementwiseFn, inplace: bool = True) -> None:
+    """Register `fn` as the kernel of `kind`, plus its in-place variant writing into inputs[0]."""
+
+    def fresh(op: Op, inputs: list) -> list[np.ndarray]:
+        return [fn(op, inputs, None)]
+
+    def in_place(op: Op, inputs: list) -> list[np.ndarray]:
+        return [fn(op, inputs, inputs[0])]
+
+    fresh.__name__ = fresh.__qualname__ = f"{kind.lower()}_kernel"
+    register_kernel(kind, fresh, "builtin", inplace=in_place if inplace else None)
+
+
+def _scalar(value: float, dtype: np.dtype):
+    """An attribute value as a scalar of the array's type (keeps float32 math in float32)."""
+    return dtype.type(value)
+
+
+# ------------------------------------------------------------------ binary
+def binary_result_dtype(a: np.ndarray, b: np.ndarray) -> np.dtype:
+    """The IR rule: a's type unless only b is floating point."""
+    a_float = np.issubdtype(a.dtype, np.floating)
+    b_float = np.issubdtype(b.dtype, np.floating)
+    return a.dtype if a_float or not b_float else b.dtype
+
+
+def _coerce(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    dt = binary_result_dtype(a, b)
+    if a.dtype != dt:
+        a = a.astype(dt)
+    if b.dtype != dt:
+        b = b.astype(dt)
+    return a, b
+
+
+def _int_div(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """Integer division truncating toward zero (C/ONNX semantics; numpy's // floors)."""
+    q = np.floor_divide(a, b)
+    fix = (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+    q += fix.astype(q.dtype)
+    if out is not None:
+        out[...] = q
+        return out
+    return q
+
+
+def _binary(ufunc: np.ufunc) -> ElementwiseFn:
+    def fn(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+        a, b = _coerce(np.asarray(inputs[0]), np.asarray(inputs[1]))
+        return ufunc(a, b, out=out)
+
+    return fn
+
+
+def _div(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    a, b = _coerce(np.asarray(inputs[0]), np.asarray(inputs[1]))
+    if np.issubdtype(a.dtype, np.integer):
+        return _int_div(a, b, out)
+    return np.divide(a, b, out=out)
+
+
+def _pow(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    # ONNX Pow: the result has the base's type whatever the exponent's type.
+    a, b = np.asarray(inputs[0]), np.asarray(inputs[1])
+    if np.issubdtype(a.dtype, np.floating) and b.dtype != a.dtype:
+        b = b.astype(a.dtype)
+    r = np.power(a, b)
+    if r.dtype != a.dtype:
+        r = r.astype(a.dtype)
+    if out is not None:
+        out[...] = r
+        return out
+    return r
+
+
+for _kind, _uf in (("Add", np.add), ("Sub", np.subtract), ("Mul", np.multiply),
+                   ("Max", np.maximum), ("Min", np.minimum)):
+    _register(_kind, _binary(_uf))
+_register("Div", _div)
+_register("Pow", _pow)
+
+
+def _compare(ufunc: np.ufunc):
+    def fn(op: Op, inputs: list) -> list[np.ndarray]:
+        return [ufunc(inputs[0], inputs[1])]
+
+    return fn
+
+
+register_kernel("Equal", _compare(np.equal))
+register_kernel("Less", _compare(np.less))
+register_kernel("Greater", _compare(np.greater))
+
+
+def where_kernel(op: Op, inputs: list) -> list[np.ndarray]:
+    cond, a, b = inputs
+    r = np.where(cond.astype(bool, copy=False), a, b)
+    if r.dtype != a.dtype:
+        r = r.astype(a.dtype)
+    return [r]
+
+
+register_kernel("Where", where_kernel)
+
+
+# ------------------------------------------------------------------- unary
+def _ufunc(ufunc: np.ufunc) -> ElementwiseFn:
+    def fn(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+        return ufunc(inputs[0], out=out)
+
+    return fn
+
+
+for _kind, _uf in (("Tanh", np.tanh), ("Exp", np.exp), ("Log", np.log), ("Sqrt", np.sqrt),
+                   ("Reciprocal", np.reciprocal), ("Neg", np.negative), ("Abs", np.absolute),
+                   ("Floor", np.floor), ("Ceil", np.ceil)):
+    _register(_kind, _ufunc(_uf))
+
+
+def _relu(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    x = inputs[0]
+    return np.maximum(x, _scalar(0, x.dtype), out=out)
+
+
+def _clip(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    x = inputs[0]
+    lo, hi = op.attrs["min"], op.attrs["max"]
+    if lo is None and hi is None:
+        return x.copy() if out is None else out
+    y = x
+    if lo is not None:
+        y = np.maximum(y, _scalar(lo, x.dtype), out=out)
+        out = y
+    if hi is not None:
+        y = np.minimum(y, _scalar(hi, x.dtype), out=out)
+    return y
+
+
+def _leaky_relu(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    x = inputs[0]
+    y = x.copy() if out is None else out
+    np.multiply(y, _scalar(op.attrs["alpha"], x.dtype), out=y, where=y < 0)
+    return y
+
+
+def _prelu(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    x, slope = inputs
+    y = x.copy() if out is None else out
+    np.multiply(y, slope.astype(x.dtype, copy=False), out=y, where=y < 0)
+    return y
+
+
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """1 / (1 + exp(-x)) in x's precision (exp overflow for very negative x correctly gives 0)."""
+    y = np.negative(x, out=out)
+    np.exp(y, out=y)
+    y += _scalar(1, y.dtype)
+    return np.reciprocal(y, out=y)
+
+
+def _sigmoid(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    return sigmoid(inputs[0], out)
+
+
+def _hard_sigmoid(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    x = inputs[0]
+    y = np.multiply(x, _scalar(op.attrs["alpha"], x.dtype), out=out)
+    y += _scalar(op.attrs["beta"], x.dtype)
+    return np.clip(y, _scalar(0, x.dtype), _scalar(1, x.dtype), out=y)
+
+
+def _hard_swish(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    x = inputs[0]
+    gate = np.multiply(x, _scalar(1.0 / 6.0, x.dtype))
+    gate += _scalar(0.5, x.dtype)
+    np.clip(gate, _scalar(0, x.dtype), _scalar(1, x.dtype), out=gate)
+    return np.multiply(x, gate, out=out)
+
+
+def _silu(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    x = inputs[0]
+    return np.multiply(x, sigmoid(x), out=out)
+
+
+# Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7, below float32 resolution of erf's range.
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Vectorised error function (numpy has none) accurate to ~1.5e-7 absolute."""
+    dt = x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float32)
+    ax = np.abs(x).astype(dt, copy=False)
+    t = np.multiply(ax, dt.type(_ERF_P))
+    t += dt.type(1)
+    np.reciprocal(t, out=t)
+    poly = np.multiply(t, dt.type(_ERF_A[4]))
+    for coef in _ERF_A[3::-1]:
+        poly += dt.type(coef)
+        poly *= t
+    e = np.square(ax)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    poly *= e
+    y = np.subtract(dt.type(1), poly, out=poly)
+    np.copysign(y, x, out=y)
+    if out is not None:
+        out[...] = y
+        return out
+    return y
+
+
+def _erf(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    return erf(inputs[0], out)
+
+
+for _kind, _fn in (("Relu", _relu), ("Clip", _clip), ("LeakyRelu", _leaky_relu), ("Sigmoid", _sigmoid),
+                   ("HardSigmoid", _hard_sigmoid), ("HardSwish", _hard_swish), ("SiLU", _silu),
+                   ("Erf", _erf), ("PRelu", _prelu)):
+    _register(_kind, _fn)
+
+
+def identity_kernel(op: Op, inputs: list) -> list[np.ndarray]:
+    """Identity and inference-time Dropout: the input itself (kernels never modify inputs, so no copy)."""
+    return [inputs[0]]
+
+
+register_kernel("Identity", identity_kernel)
+register_kernel("Dropout", identity_kernel)
+
+
+def cast_kernel(op: Op, inputs: list) -> list[np.ndarray]:
+    to = op.attrs["to"]
+    if to is None:
+        raise ValueError("Cast has no target type (attribute 'to' is None)")
+    if isinstance(to, str):
+        to = DType.parse(to)
+    x = inputs[0]
+    target = to.numpy
+    if np.issubdtype(x.dtype, np.floating) and np.issubdtype(target, np.integer):
+        x = np.trunc(x)  # ONNX truncates toward zero; be explicit before the integer conversion
+    return [np.asarray(x).astype(target)]
+
+
+register_kernel("Cast", cast_kernel)

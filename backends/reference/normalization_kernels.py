@@ -1,0 +1,44 @@
+"""Float kernels for BatchNormalization (inference), Softmax and LogSoftmax."""
+from __future__ import annotations
+
+import numpy as np
+
+from npuc.backends.reference.kernels import kernel
+from npuc.ir.op import Op
+
+
+@kernel("BatchNormalization")
+def batchnorm_kernel(op: Op, inputs: list) -> list[np.ndarray]:
+    """(x - mean) / sqrt(var + eps) * scale + bias over axis 1, as one multiply-add per element."""
+    x, scale, bias, mean, var = inputs
+    dt = x.dtype
+    mul = scale.astype(dt) / np.sqrt(var.astype(dt) + dt.type(op.attrs["epsilon"]))
+    add = bias.astype(dt) - mean.astype(dt) * mul
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    y = np.multiply(x, mul.reshape(shape))
+    y += add.reshape(shape)
+    return [y]
+
+
+def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
+    y = np.subtract(x, np.max(x, axis=axis, keepdims=True))
+    return y
+
+
+@kernel("Softmax")
+def softmax_kernel(op: Op, inputs: list) -> list[np.ndarray]:
+    """exp(x - max) / sum(exp(x - max)) along one axis."""
+    axis = int(op.attrs["axis"])
+    y = _shifted(inputs[0], axis)
+    np.exp(y, out=y)
+    y /= np.sum(y, axis=axis, keepdims=True)
+    return [y]
+
+
+@kernel("LogSoftmax")
+def log_softmax_kernel(op: Op, inputs: list) -> list[np.ndarray]:
+    """x - max - log(sum(exp(x - max))) along one axis."""
+    axis = int(op.attrs["axis"])
+    y = _shifted(inputs[0], axis)
+    y -= np.log(np.sum(np.exp(y), axis=axis, keepdims=True))
+    return [y]
