@@ -1,0 +1,187 @@
+"""Activation statistics: run the float executor item by item and feed per-tensor observers.
+
+Every float activation (graph inputs and op outputs; constants and tensors
+with fixed encodings excepted) gets an observer from
+`npuc.quantization.observers.make_observer`. The executor calls back with
+each value as it is computed; the observer folds it into fixed-size state and
+keeps no reference, and the executor frees the value after its last use, so
+memory does not depend on the number of items.
+
+Items run at batch 1, one at a time: calibration needs the model at batch 1
+(SPEC), a graph imported at batch 1 often hard-codes it (Reshape shapes), and
+every observer aggregates the same way whether it sees one item or a stack.
+`batch_size` is the number of items decoded together, one batch ahead on a
+background thread while the executor works on the current one (pillow
+releases the GIL while decoding and resizing).
+
+Collectors are mergeable (`merge`), like their observers: two halves of a set
+collected separately and merged give the statistics of the whole.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, TypeVar
+
+import numpy as np
+
+from npuc.calibration.dataset import Feeds
+from npuc.errors import CalibrationError, QuantizationError
+from npuc.ir.graph import Graph
+from npuc.ir.tensor import Tensor
+from npuc.quantization.observers import METHODS, Observer, make_observer
+
+log = logging.getLogger(__name__)
+
+#: Tensor.meta key of the per-tensor observer (the quantizer's input, docs/quantized-ir.md).
+OBSERVER = "observer"
+#: Tensor.meta key of the per-channel observer (axis 1) kept when calibrating with per_channel=True.
+OBSERVER_PER_CHANNEL = "observer_per_channel"
+#: Tensor.meta keys of encodings fixed by overrides (never observed, never overwritten).
+FIXED_KEYS = ("fixed_quant", "fixed_dtype")
+#: Channel axis of activations (the IR is NCHW / (N, features) like ONNX).
+CHANNEL_AXIS = 1
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ObserverConfig:
+    """Which range algorithm the observers implement."""
+
+    method: str = "minmax"
+    percentile: float = 99.99
+    per_channel: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise CalibrationError(f"unknown calibration method '{self.method}' (use one of {', '.join(METHODS)})")
+        make_observer(self.method, None, self.percentile)  # validates the percentile early
+
+    def make(self, axis: int | None = None) -> Observer:
+        return make_observer(self.method, axis, self.percentile)
+
+
+def observed_tensors(graph: Graph) -> list[Tensor]:
+    """The activations calibration observes: float, not constant, without a fixed encoding, in graph order."""
+    seen: set[int] = set()
+    out: list[Tensor] = []
+    candidates = list(graph.inputs) + [t for op in graph.ops() for t in graph.outputs_of(op)]
+    for t in candidates:
+        if id(t) in seen or t.is_const or not t.dtype.is_float or any(k in t.meta for k in FIXED_KEYS):
+            continue
+        seen.add(id(t))
+        out.append(t)
+    return out
+
+
+class StatisticsCollector:
+    """Observers for a graph's activations, keyed by tensor name."""
+
+    def __init__(self, graph: Graph, config: ObserverConfig) -> None:
+        self.config = config
+        self.tensors = observed_tensors(graph)
+        self.observers: dict[str, Observer] = {t.name: config.make() for t in self.tensors}
+        self.per_channel: dict[str, Observer] = {}
+        if config.per_channel:
+            self.per_channel = {t.name: config.make(CHANNEL_AXIS) for t in self.tensors if t.rank >= 2}
+        self.items = 0
+        self._current = "<item>"
+
+    # -------------------------------------------------------------- observing
+    def on_tensor(self, tensor: Tensor, value: np.ndarray) -> None:
+        """Executor callback: fold one computed value into its observers (no reference is kept)."""
+        obs = self.observers.get(tensor.name)
+        if obs is None:
+            return
+        try:
+            obs.observe(value)
+            pc = self.per_channel.get(tensor.name)
+            if pc is not None:
+                pc.observe(value)
+        except QuantizationError as exc:
+            raise CalibrationError(f"tensor '{tensor.name}' on calibration item '{self._current}': {exc}") from None
+
+    def observe_item(self, executor, feeds: Feeds, label: str = "<item>") -> None:
+        """Run one item (batch 1) through `executor` (a reference Executor of the graph)."""
+        self._current = label
+        executor.run(feeds, on_tensor=self.on_tensor)
+        self.items += 1
+
+    def merge(self, other: "StatisticsCollector") -> "StatisticsCollector":
+        """Fold another collector of the same graph and config into this one; returns self."""
+        if other.config != self.config or set(other.observers) != set(self.observers):
+            raise CalibrationError("cannot merge calibration statistics of different graphs or settings")
+        for name, obs in other.observers.items():
+            self.observers[name].merge(obs)
+        for name, obs in other.per_channel.items():
+            self.per_channel[name].merge(obs)
+        self.items += other.items
+        return self
+
+    # ----------------------------------------------------------------- output
+    def attach(self, graph: Graph) -> int:
+        """Store the observers in `tensor.meta` (replacing older ones); returns how many tensors got one."""
+        for t in graph.tensors():
+            t.meta.pop(OBSERVER, None)
+            t.meta.pop(OBSERVER_PER_CHANNEL, None)
+        attached = 0
+        for name, obs in self.observers.items():
+            if not graph.has_tensor(name) or obs.empty:
+                continue
+            tensor = graph.tensor(name)
+            tensor.meta[OBSERVER] = obs
+            pc = self.per_channel.get(name)
+            if pc is not None and not pc.empty:
+                tensor.meta[OBSERVER_PER_CHANNEL] = pc
+            attached += 1
+        return attached
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of up to `size` elements."""
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def prefetched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`chunks(items, size)` with the next chunk loaded on a background thread (order kept)."""
+    gen = chunks(items, size)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="npuc-calib-load") as pool:
+        future = pool.submit(next, gen, None)
+        while True:
+            chunk = future.result()
+            if chunk is None:
+                return
+            future = pool.submit(next, gen, None)
+            yield chunk
+
+
+def collect_statistics(
+    graph: Graph,
+    items: Iterable[tuple[str, Feeds]],
+    config: ObserverConfig,
+    batch_size: int = 8,
+    on_progress: Callable[[int], None] | None = None,
+) -> StatisticsCollector:
+    """Observe every activation of `graph` over (label, feeds) items; returns the collector (not yet attached).
+
+    on_progress(n) is called after each batch with the number of items it held.
+    """
+    from npuc.backends.reference.executor import Executor
+
+    collector = StatisticsCollector(graph, config)
+    executor = Executor(graph)
+    t0 = time.perf_counter()
+    for batch in prefetched(items, batch_size):
+        for label, feeds in batch:
+            collector.observe_item(executor, feeds, label)
+        if on_progress is not None:
+            on_progress(len(batch))
+    log.info("calibration: %d item(s), %d tensor(s) observed (%s) in %.2f s", collector.items,
+             len(collector.observers), config.method, time.perf_counter() - t0)
+    return collector
