@@ -22,6 +22,7 @@ import numpy as np
 import onnx
 
 from npuc.errors import ModelImportError, UnsupportedOpsError
+from npuc.frontends.input_shapes import parse_input_shapes  # noqa: F401  (re-exported for callers)
 from npuc.frontends.onnx_context import ImportContext
 from npuc.frontends.onnx_node import NodeView, array_from_tensor, dtype_from_onnx, onnx_type_name
 from npuc.frontends.onnx_ops import LOWERINGS
