@@ -20,6 +20,8 @@ from npuc.ir.dtypes import DType
 from npuc.ir.graph import Graph
 
 OPSET = 18
+#: Resize-19 adds half_pixel_symmetric
+OPSET_FOR = {"Resize": 19}
 
 _ONNX_TYPE = {
     np.dtype(np.float32): TensorProto.FLOAT,
@@ -167,13 +169,13 @@ def run_onnxruntime(kind: str, arrays: Sequence[np.ndarray | None], attrs: dict,
                     for n, a in zip(names, arrays) if a is not None]
     graph_outputs = [helper.make_empty_tensor_value_info(o) for o in outs]
     graph = helper.make_graph(b.nodes, f"one_{kind}", graph_inputs, graph_outputs, initializer=b.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET_FOR.get(kind, OPSET))])
+    model.ir_version = 9
+    feeds = {n: a for n, a in zip(names, arrays) if a is not None}
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    feeds = {n: a for n, a in zip(names, arrays) if a is not None}
     return sess.run(outs, feeds)
 
 
