@@ -214,9 +214,14 @@ class Lowering:
         if fusable and fused in _FUSABLE:
             attrs.update(_FUSABLE[fused])
             explicit = 0
+        if explicit in _IGNORED_ACTIVATIONS:
+            # LiteRT's kernels clamp only for RELU/RELU6/RELU_N1_TO_1 and run TANH/SIGN_BIT as no-ops;
+            # npuc follows the reference runtime so results agree with it.
+            log.warning("%s (operator %d) has fused activation %s, which LiteRT ignores; ignored too",
+                        op.opcode, op.index, _IGNORED_ACTIVATIONS[explicit])
+            explicit = 0
         if explicit and explicit not in _ACTIVATION_OPS:
-            raise UnsupportedOpsError(f"{op.opcode} (operator {op.index}) uses fused activation code {explicit}, "
-                                      "which npuc does not support")
+            raise ModelImportError(f"{op.opcode} (operator {op.index}) uses unknown fused activation code {explicit}")
         origin = (name,)
         first = name if not explicit else f"{name}/preact"
         try:
@@ -256,8 +261,9 @@ _ACTIVATION_OPS = {
     1: ("Relu", {}),
     2: ("Clip", {"min": -1.0, "max": 1.0}),
     3: ("Clip", {"min": 0.0, "max": 6.0}),
-    4: ("Tanh", {}),
 }
+#: fused activation codes the schema allows but LiteRT's kernels do not apply
+_IGNORED_ACTIVATIONS = {4: "TANH", 5: "SIGN_BIT"}
 
 
 def _is_float_data(t: TflTensor) -> bool:
