@@ -25,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("script", metavar="SCRIPT", help="the model script (.alls)")
     check.add_argument("--model", metavar="MODEL", help="ONNX or TFLite model to resolve layer selectors against")
+    check.add_argument(
+        "--input-shape", action="append", default=[], metavar="NAME=D,D,...",
+        help="fix a model input's shape, e.g. x=1,3,48,192 (overrides the script's input_shape); may be repeated",
+    )
     check.add_argument("--strict", action="store_true", help="treat warnings (skipped commands, empty selectors) as errors")
     check.set_defaults(func=run_check)
     parser.set_defaults(func=lambda args: _usage(parser))
@@ -48,13 +52,16 @@ def run_check(args: argparse.Namespace) -> int:
     from npuc.script.registry import default_registry
 
     script = parse_file(args.script)
-    layers, how = (None, "")
-    if args.model:
-        from npuc.script.model_layers import load_model_layers
-
-        layers, how = load_model_layers(args.model)
     try:
-        bound = bind(script, default_registry(), layers, strict=args.strict)
+        bound = bind(script, default_registry(), None, strict=args.strict)
+        if args.model:
+            from npuc.frontends import parse_input_shapes
+            from npuc.script.model_layers import import_settings, load_model_layers
+
+            shapes, ends = import_settings(bound)
+            shapes.update(parse_input_shapes(args.input_shape))
+            layers = load_model_layers(args.model, shapes, ends)
+            bound = bind(script, default_registry(), layers, strict=args.strict)
     except ScriptDiagnosticError as exc:
         _print_warnings(exc.warnings)
         raise
@@ -64,9 +71,9 @@ def run_check(args: argparse.Namespace) -> int:
         f"{args.script}: {len(bound.directives)} statement{'s' if len(bound.directives) != 1 else ''}, "
         f"{len(bound.effective())} with effect, {n_warn} warning{'s' if n_warn != 1 else ''}, no errors"
     )
-    if layers is not None:
+    if bound.layers is not None:
         console = Console(width=max(Console().width, 140), highlight=False, soft_wrap=False)
-        console.print(f"model {args.model}: {len(layers)} layers ({how})", soft_wrap=True)
+        console.print(f"model {args.model}: {len(bound.layers)} layers", soft_wrap=True)
         render_explain(bound, console)
     print(summary)
     return 0

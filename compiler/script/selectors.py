@@ -4,7 +4,9 @@ A selector item matches a layer by its op name or any of its origin names
 (the source-model names it came from). Names and fnmatch globs are tried
 first against full names; when that finds nothing, against the part after
 the last '/' on both sides, because scripts written for another toolchain
-prefix layer names with the network name (`yolov5s/conv12`).
+prefix layer names with the network name (`yolov5s/conv12`); when that
+finds nothing either, both again ignoring case (`{conv*}` finds `Conv_12`
+in a model whose exporter capitalized op names).
 `X...` is layer X and every layer after it in topological order.
 """
 from __future__ import annotations
@@ -38,11 +40,15 @@ class LayerIndex:
         self.layers: tuple[LayerRef, ...] = tuple(layers)
         self._full: dict[str, set[int]] = {}
         self._tails: dict[str, set[int]] = {}
+        self._folded: dict[str, set[int]] = {}
+        self._folded_tails: dict[str, set[int]] = {}
         self.tensors: set[str] = set()
         for i, layer in enumerate(self.layers):
             for key in (layer.name, *layer.origin):
                 self._full.setdefault(key, set()).add(i)
                 self._tails.setdefault(_tail(key), set()).add(i)
+                self._folded.setdefault(key.casefold(), set()).add(i)
+                self._folded_tails.setdefault(_tail(key).casefold(), set()).add(i)
             self.tensors.update(layer.outputs)
         self._cache: dict[tuple[str, str], tuple[int, ...]] = {}
 
@@ -58,7 +64,13 @@ class LayerIndex:
         """Layers called `text` (full name first, then without the scope)."""
         key = ("name", text)
         if key not in self._cache:
-            found = self._full.get(text) or self._tails.get(_tail(text)) or set()
+            found = (
+                self._full.get(text)
+                or self._tails.get(_tail(text))
+                or self._folded.get(text.casefold())
+                or self._folded_tails.get(_tail(text).casefold())
+                or set()
+            )
             self._cache[key] = tuple(sorted(found))
         return self._cache[key]
 
@@ -70,17 +82,21 @@ class LayerIndex:
         return self._cache[key]
 
     def _glob(self, pattern: str) -> tuple[int, ...]:
-        regex = re.compile(fnmatch.translate(pattern))
-        found: set[int] = set()
-        for name, indices in self._full.items():
-            if regex.match(name):
-                found |= indices
-        if not found:
-            tail_regex = re.compile(fnmatch.translate(_tail(pattern)))
-            for name, indices in self._tails.items():
-                if tail_regex.match(name):
+        tiers = (
+            (pattern, self._full, 0),
+            (_tail(pattern), self._tails, 0),
+            (pattern, self._full, re.IGNORECASE),
+            (_tail(pattern), self._tails, re.IGNORECASE),
+        )
+        for text, keys, flags in tiers:
+            regex = re.compile(fnmatch.translate(text), flags)
+            found: set[int] = set()
+            for name, indices in keys.items():
+                if regex.match(name):
                     found |= indices
-        return tuple(sorted(found))
+            if found:
+                return tuple(sorted(found))
+        return ()
 
     def match_item(self, item: ast.Node) -> tuple[int, ...]:
         """Indices matched by one selector item (Name, ScopedName, Glob or Range)."""
