@@ -28,8 +28,8 @@ def accumulator_dtype(activation_bits: int, weight_bits: int) -> np.dtype:
 
 
 def check_accumulator(reduction_size: int, activation_bits: int, weight_bits: int,
-                      bias_bound: int = 1 << 31) -> None:
-    """Fail if ``K * max|x - zp| * max|w| + |bias|`` can overflow the accumulator.
+                      bias_bound: int = 0) -> None:
+    """Fail if ``K * max|x - zp| * max|w| + bias_bound`` can overflow the accumulator (bias_bound = max |bias_acc|).
 
     ``max|x - zp| = 2**a_bits - 1`` (worst zero point), ``max|w| = 2**(w_bits-1)``.
     """

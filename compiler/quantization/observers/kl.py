@@ -4,9 +4,11 @@ For a threshold of ``i`` folded bins (``T = i * w``) the reference distribution 
 is the first ``i`` bins of |x| with every count beyond added to bin ``i-1``. The
 candidate Q squeezes those ``i`` bins (without the outliers) into ``nq`` levels:
 ``m = i // nq`` bins per level, the last level also takes the remaining
-``i - nq*m`` bins; each level's total is spread evenly over the bins where P is
-non-zero. Both are normalised and ``KL(P||Q) = sum_{P>0} p log(p/q)`` (infinite
-if some ``q = 0 < p``). Thresholds ``i = nq .. n`` are tried (``n`` = last
+``i - nq*m`` bins; each level's total is spread evenly over its bins where P is
+non-zero. A Q bin that is still 0 where P is not (an empty tail level receiving
+the outliers) gets ``SMOOTHING = 1e-4`` counts, as the epsilon smoothing of
+TensorRT-style implementations, without their compensating subtraction (which can
+go negative). Both are normalised and ``KL(P||Q) = sum_{P>0} p log(p/q)``. Thresholds ``i = nq .. n`` are tried (``n`` = last
 non-zero bin + 1); the smallest divergence wins, ties to the smaller ``i``.
 ``nq = 2**(bits-1)``, or ``2**bits`` for non-negative data quantized asymmetrically.
 If ``n <= nq`` nothing is clipped (the grid is finer than the histogram, e.g. 16-bit).
@@ -17,6 +19,8 @@ import numpy as np
 
 from npuc.quantization.observers.histogram import HistogramObserver
 
+#: Counts given to Q bins that are empty where P is not.
+SMOOTHING = 1e-4
 #: Thresholds evaluated per vectorised block (bounds the temporary arrays).
 _BLOCK = 128
 
@@ -58,6 +62,7 @@ def kl_divergences(folded: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndar
         chunk_nz = chunk_nz + np.where(chunk == levels - 1, extra[:, None], 0.0)
         pos = valid & (p > 0)
         q = np.where(pos, chunk_total / np.maximum(chunk_nz, 1.0), 0.0)
+        q = np.where(pos & (q == 0), SMOOTHING, q)
         pn = p / p.sum(axis=1, keepdims=True)
         qs = q.sum(axis=1, keepdims=True)
         qn = q / np.where(qs > 0, qs, 1.0)

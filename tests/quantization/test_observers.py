@@ -1,0 +1,188 @@
+"""Observers: merge == sequential == whole set, long-tail clipping, KL vs a plain reference."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from npuc.errors import QuantizationError
+from npuc.quantization.observers import (METHODS, Histogram, KLObserver, MinMaxObserver, make_observer)
+from npuc.quantization.observers.histogram import BINS
+from npuc.quantization.observers.kl import kl_threshold
+from npuc.quantization.schemes import dequantize, params_from_range, quantize
+
+
+def _batches(draw_seed: int, sizes: list[int], scales: list[float], channels: int | None) -> list[np.ndarray]:
+    rng = np.random.default_rng(draw_seed)
+    out = []
+    for n, s in zip(sizes, scales):
+        shape = (n, channels, 3) if channels else (n, 5)
+        out.append((rng.standard_t(2.5, size=shape) * s).astype(np.float32))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), sizes=st.lists(st.integers(1, 40), min_size=2, max_size=5),
+       scales=st.lists(st.sampled_from([1e-6, 1e-3, 0.5, 1.0, 7.0, 300.0, 1e5]), min_size=5, max_size=5),
+       method=st.sampled_from(METHODS), per_channel=st.booleans())
+def test_merged_observers_equal_whole_set(seed, sizes, scales, method, per_channel):
+    axis = 1 if per_channel else None
+    batches = _batches(seed, sizes, scales, 4 if per_channel else None)
+    sequential = make_observer(method, axis)
+    for b in batches:
+        sequential.observe(b)
+    whole = make_observer(method, axis)
+    whole.observe(np.concatenate(batches, axis=0))
+    cut = len(batches) // 2
+    left, right = make_observer(method, axis), make_observer(method, axis)
+    for b in batches[:cut]:
+        left.observe(b)
+    for b in batches[cut:]:
+        right.observe(b)
+    merged = left.merge(right)
+    if method == "minmax":
+        for o in (sequential, merged):
+            assert np.array_equal(o.min, whole.min) and np.array_equal(o.max, whole.max)
+    else:
+        assert sequential.hist.equals(whole.hist) and merged.hist.equals(whole.hist)
+    for kw in ({"bits": 8, "signed": False, "symmetric": False}, {"bits": 8, "signed": True, "symmetric": True}):
+        want = np.asarray(whole.range(**kw))
+        assert np.array_equal(np.asarray(sequential.range(**kw)), want)
+        assert np.array_equal(np.asarray(merged.range(**kw)), want)
+
+
+def test_histogram_growth_equals_direct_binning_and_memory_is_flat():
+    rng = np.random.default_rng(5)
+    h = Histogram(1)
+    data = []
+    for k in range(30):
+        x = rng.normal(size=(1, 1000)) * 2.0 ** (k % 12)
+        data.append(x)
+        h.add(x)
+        assert h.counts.shape == (1, BINS)
+    all_x = np.concatenate(data, axis=1)
+    w = float(h.bin_width()[0])
+    direct = np.bincount((np.floor(all_x[0] / w) + BINS // 2).astype(np.int64), minlength=BINS)
+    assert np.array_equal(direct, h.counts[0]) and h.total[0] == all_x.size
+    assert float(np.abs(all_x).max()) < 2.0 ** h.exponent[0] <= 2 * float(np.abs(all_x).max())
+
+
+def _quant_mse(x: np.ndarray, rng_min: float, rng_max: float, symmetric: bool) -> float:
+    qp = params_from_range(rng_min, rng_max, "symmetric" if symmetric else "asymmetric", 8, symmetric)
+    return float(np.mean((dequantize(quantize(x, qp), qp, np.float64) - x) ** 2))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_long_tail_mse_and_percentile_beat_minmax(symmetric):
+    rng = np.random.default_rng(11)
+    x = rng.laplace(size=400_000)  # long exponential tails: max ~ 13, 99.99% ~ 8.5
+    results = {}
+    for method in ("minmax", "percentile", "mse"):
+        obs = make_observer(method)
+        for part in np.array_split(x, 8):
+            obs.observe(part)
+        lo, hi = obs.range(8, symmetric, symmetric)
+        results[method] = (lo, hi, _quant_mse(x, lo, hi, symmetric))
+    mm_lo, mm_hi, mm_err = results["minmax"]
+    for method in ("percentile", "mse"):
+        lo, hi, err = results[method]
+        assert hi - lo < 0.8 * (mm_hi - mm_lo), method  # the tail is clipped
+        assert err < mm_err, (method, err, mm_err)
+
+
+def test_post_relu_tail_is_clipped_by_kl_and_mse():
+    rng = np.random.default_rng(2)
+    x = np.maximum(rng.laplace(size=300_000), 0.0)
+    ranges, errs = {}, {}
+    for method in ("minmax", "kl", "mse"):
+        obs = make_observer(method)
+        obs.observe(x)
+        ranges[method] = obs.range(8, False, False)
+        assert ranges[method][0] == 0.0
+        errs[method] = _quant_mse(x, *ranges[method], False)
+    assert ranges["kl"][1] < ranges["minmax"][1] and ranges["mse"][1] < ranges["minmax"][1]
+    assert ranges["kl"][1] > np.quantile(x, 0.999)  # clips the tail, keeps the body
+    assert errs["mse"] < errs["minmax"]
+
+
+def kl_reference(hist: list[int], levels: int) -> int:
+    """TensorRT entropy calibration written plainly: returns the best number of kept bins."""
+    n = max(i for i, c in enumerate(hist) if c > 0) + 1
+    if n <= levels:
+        return n
+    best_i, best_kl = None, math.inf
+    for i in range(levels, n + 1):
+        p = list(hist[:i])
+        p[i - 1] += sum(hist[i:n])
+        m = i // levels
+        q = [0.0] * i
+        for j in range(levels):
+            start = j * m
+            stop = i if j == levels - 1 else start + m
+            total = sum(hist[start:stop])
+            nonzero = sum(1 for b in range(start, stop) if p[b] > 0)
+            for b in range(start, stop):
+                if p[b] > 0:
+                    q[b] = total / nonzero if total > 0 else 1e-4  # smoothing of empty tail levels
+        sp, sq = sum(p), sum(q)
+        kl = 0.0
+        for b in range(i):
+            if p[b] > 0:
+                if q[b] == 0:
+                    kl = math.inf
+                    break
+                kl += (p[b] / sp) * math.log((p[b] / sp) / (q[b] / sq))
+        if kl < best_kl:
+            best_i, best_kl = i, kl
+    return best_i
+
+
+@pytest.mark.parametrize("levels", [128, 256])
+def test_kl_matches_plain_reference_on_fixed_histogram(levels):
+    rng = np.random.default_rng(123)
+    # A fixed |x| histogram: exponential decay with holes and a far outlier cluster.
+    hist = np.floor(5000.0 * np.exp(-np.arange(1024) / 60.0) * rng.uniform(0.5, 1.5, 1024)).astype(np.int64)
+    hist[300:310] = 0
+    hist[700] = 3
+    hist[701:] = 0
+    hist[1000] = 1
+    want = kl_reference(hist.tolist(), levels)
+    got = kl_threshold(hist, 1.0, levels)
+    assert got == float(want)
+    assert levels < want < 1001  # it clips
+
+
+def test_kl_keeps_range_when_grid_is_finer_than_histogram():
+    obs = KLObserver()
+    obs.observe(np.random.default_rng(0).normal(size=10_000))
+    lo, hi = obs.range(16, True, True)
+    assert (lo, hi) == (float(obs.hist.min[0]), float(obs.hist.max[0]))
+
+
+def test_observer_errors():
+    with pytest.raises(QuantizationError):
+        MinMaxObserver().range()
+    obs = MinMaxObserver(axis=1)
+    obs.observe(np.zeros((2, 3)))
+    with pytest.raises(QuantizationError):
+        obs.observe(np.zeros((2, 4)))
+    with pytest.raises(QuantizationError):
+        obs.merge(MinMaxObserver(axis=0))
+    with pytest.raises(QuantizationError):
+        make_observer("kl").merge(make_observer("mse"))
+    with pytest.raises(QuantizationError):
+        make_observer("percentile").observe(np.array([1.0, np.nan]))
+    with pytest.raises(QuantizationError):
+        make_observer("median")
+
+
+def test_per_channel_ranges_are_arrays():
+    x = np.stack([np.linspace(-1, 1, 100), np.linspace(0, 5, 100)], axis=1)
+    for method in METHODS:
+        obs = make_observer(method, axis=1)
+        obs.observe(x)
+        lo, hi = obs.range(8, False, False)
+        assert lo.shape == (2,) and hi.shape == (2,)
+        assert np.all(lo >= [-1, 0]) and np.all(hi <= [1, 5])
