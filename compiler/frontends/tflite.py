@@ -19,7 +19,6 @@ model every tensor keeps its scale/zero point (`tensor.quant`, and
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from npuc.errors import ModelImportError, UnsupportedOpsError
+from npuc.frontends import Frontend
 from npuc.frontends.tflite_reader import TflModel, TflOperator, TflQuant, TflTensor, read_tflite
 from npuc.ir.dtypes import DType
 from npuc.ir.graph import Graph
@@ -387,17 +387,13 @@ def _add_outputs(lw: Lowering, outputs: Sequence[int]) -> None:
         layouts[tensor.name] = _layout_record(perm, t.type_name)
 
 
-def _check_supported(ops: Sequence[TflOperator]) -> None:
-    from npuc.frontends.tflite_ops import CONVERTERS
+def _check_supported(model: TflModel, ops: Sequence[TflOperator], label: str) -> None:
+    from npuc.frontends.summary import unsupported_message
+    from npuc.frontends.tflite_inspect import find_unsupported
 
-    missing = Counter(op.display_name for op in ops if op.opcode not in CONVERTERS)
-    if missing:
-        listed = ", ".join(f"{name} x{n}" for name, n in sorted(missing.items()))
-        raise UnsupportedOpsError(
-            f"the TFLite model uses {sum(missing.values())} operator(s) of {len(missing)} kind(s) that npuc does "
-            f"not support: {listed}. Cut the model before them with outputs=[...] (--outputs), or add a "
-            f"converter in a plugin. Supported: {', '.join(sorted(CONVERTERS))}."
-        )
+    found = find_unsupported(model, ops)
+    if found:
+        raise UnsupportedOpsError(unsupported_message(label, found))
 
 
 def load_tflite(
@@ -419,7 +415,8 @@ def load_tflite(
         log.info("TFLite model has %d subgraphs; importing the main one", model.num_subgraphs)
     out_idx = _resolve_outputs(model, outputs)
     ops = _needed_ops(model, out_idx)
-    _check_supported(ops)
+    label = f"TFLite model '{path_or_bytes}'" if isinstance(path_or_bytes, (str, Path)) else "The TFLite model"
+    _check_supported(model, ops, label)
     graph = Graph(name)
     fixed = _fully_quantized(model)
     graph.meta.update({"source_format": "tflite", "fixed_encodings": fixed})
@@ -428,8 +425,31 @@ def load_tflite(
     lw = Lowering(model, graph, fixed)
     _add_inputs(lw, input_shapes)
     for op in ops:
-        CONVERTERS[op.opcode](lw, op)
+        try:
+            CONVERTERS[op.opcode](lw, op)
+        except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError) as exc:
+            # operands or options a converter cannot make sense of: name the operator, no traceback
+            log.debug("converter of %s failed", op.opcode, exc_info=True)
+            out = model.tensors[op.outputs[0]].name if op.outputs and op.outputs[0] >= 0 else "?"
+            raise ModelImportError(
+                f"cannot lower {op.display_name} (operator {op.index}, output '{out}'): its operands or options "
+                f"are inconsistent ({type(exc).__name__}: {exc})") from None
     _add_outputs(lw, out_idx)
     graph.remove_unused_tensors()
     log.info("imported TFLite model %s: %d operators -> %d IR ops", name, len(ops), len(graph))
     return graph
+
+
+def looks_like_tflite(head: bytes) -> bool:
+    """A TFLite flatbuffer carries the file identifier 'TFL3' at bytes 4..8."""
+    return head[4:8] == b"TFL3"
+
+
+def _inspect(path: Path):
+    from npuc.frontends.tflite_inspect import inspect_tflite
+
+    return inspect_tflite(path)
+
+
+#: the registry record; npuc.frontends registers it with register_frontend(TFLITE_FRONTEND)
+TFLITE_FRONTEND = Frontend("tflite", (".tflite",), looks_like_tflite, load_tflite, _inspect)

@@ -57,6 +57,9 @@ def same_pads(size: int, k: int, stride: int, dilation: int = 1) -> tuple[int, i
 def spatial_pads(op: TflOperator, hw: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
                  dilations: Sequence[int] = (1, 1)) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) from TFLite's padding enum."""
+    if min(*kernel, *strides, *dilations) < 1:
+        raise ModelImportError(f"{op.opcode} (operator {op.index}): kernel {tuple(kernel)}, strides "
+                               f"{tuple(strides)} and dilations {tuple(dilations)} must be positive")
     padding = _opt(op, "Padding", _SAME)
     if padding == _VALID:
         return (0, 0, 0, 0)

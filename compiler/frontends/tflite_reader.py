@@ -260,6 +260,10 @@ def _parse(raw: bytes) -> TflModel:
         oc = model.OperatorCodes(i)
         code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
         codes.append((op_names.get(code, f"BUILTIN_{code}"), _str(oc.CustomCode()), int(oc.Version())))
+    for i in range(model.BuffersLength()):  # touch every buffer table: a cut-off tail fails here
+        buf = model.Buffers(i)
+        if not buf.DataIsNone() and buf.DataLength() and buf.Offset() <= 1:
+            buf.DataAsNumpy()
     sg = model.Subgraphs(0)
     tensors = [_read_tensor(model, sg.Tensors(i), i, raw) for i in range(sg.TensorsLength())]
     ops = []
