@@ -64,8 +64,25 @@ def _looks_like_onnx(head: bytes) -> bool:
     return head[:1] == b"\x08"
 
 
-# The ONNX front-end. The TFLite front-end registers itself here the same way:
-#   register_frontend(Frontend("tflite", (".tflite",), lambda h: h[4:8] == b"TFL3", load_tflite, inspect_tflite))
+def _load_tflite(path, input_shapes=None, outputs=None) -> Graph:
+    from npuc.frontends.tflite import load_tflite
+
+    return load_tflite(path, input_shapes=input_shapes, outputs=outputs)
+
+
+def _inspect_tflite(path) -> ModelSummary:
+    from npuc.frontends.tflite_inspect import inspect_tflite
+
+    return inspect_tflite(path)
+
+
+def _looks_like_tflite(head: bytes) -> bool:
+    return head[4:8] == b"TFL3"  # the flatbuffer file identifier
+
+
+# Built-in formats, registered with lazy loaders so `import npuc.frontends` stays cheap.
+# TFLite is listed first: its magic is exact, ONNX's first byte is only a heuristic.
+register_frontend(Frontend("tflite", (".tflite",), _looks_like_tflite, _load_tflite, _inspect_tflite))
 register_frontend(Frontend("onnx", (".onnx",), _looks_like_onnx, _load_onnx, _inspect_onnx))
 
 

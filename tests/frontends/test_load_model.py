@@ -59,3 +59,10 @@ def test_parse_input_shapes_errors(spec) -> None:
 def test_parse_input_shapes_twice() -> None:
     with pytest.raises(ModelImportError, match="twice"):
         parse_input_shapes(["x=1", "x=2"])
+
+
+def test_tflite_is_dispatched_by_extension_and_magic(tmp_path) -> None:
+    (tmp_path / "m.tflite").write_bytes(b"junk")
+    (tmp_path / "m.bin").write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(32))
+    assert find_frontend(tmp_path / "m.tflite").name == "tflite"
+    assert find_frontend(tmp_path / "m.bin").name == "tflite"
