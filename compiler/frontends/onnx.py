@@ -133,7 +133,17 @@ def _parse(model: onnx.ModelProto, label: str) -> _Model:
             name = f"{base}_{k}"
         taken.add(name)
         views.append(NodeView(node, name, opset))
-    ordered = _topological(views, set(inits) | {i.name for i in inputs}, label)
+    sources = set(inits) | {i.name for i in inputs}
+    made: dict[str, str] = {}
+    for v in views:
+        for o in v.outputs:
+            if o and (o in made or o in sources):
+                first = made.get(o, "a model input or initializer")
+                raise ModelImportError(f"{label} is malformed: value '{o}' is produced twice "
+                                       f"(by {first} and by node '{v.name}').")
+            if o:
+                made[o] = f"node '{v.name}'"
+    ordered = _topological(views, sources, label)
     producer = {o: n for n in ordered for o in n.outputs if o}
     return _Model(model, label, opset, ordered, inits, inputs, [o.name for o in g.output], producer)
 
@@ -324,12 +334,23 @@ class _Importer:
             if node.name in evaluated:
                 self._evaluate(node)
             if node.name in lowered:
-                LOWERINGS[node.op_type].fn(self.ctx, node)
+                self._lower(node)
         self.graph.outputs = [self.ctx.tensor(o) for o in self.outputs]
         self._remove_dead_ops()
         self._set_meta()
         log.info("imported %s: %d ops, %d tensors", self.m.label, len(self.graph), len(self.graph.tensors()))
         return self.graph
+
+    def _lower(self, node: NodeView) -> None:
+        try:
+            LOWERINGS[node.op_type].fn(self.ctx, node)
+        except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError) as exc:
+            # inconsistent attributes or operands the rule cannot make sense of: name the node, no traceback
+            log.debug("lowering %s failed", node.describe(), exc_info=True)
+            shapes = {i: list(self.ctx.shape_of(i)) for i in node.inputs if i and
+                      (i in self.ctx.values or i in self.ctx.static)}
+            raise node.error(f"cannot be imported: its attributes or inputs {shapes} are inconsistent "
+                             f"({type(exc).__name__}: {exc})") from None
 
     def _demand(self) -> tuple[set[str], set[str]]:
         """Which nodes become IR ops and which are evaluated at import (walking back from the outputs)."""

@@ -43,7 +43,7 @@ def evaluate(node: NodeView, inputs: Arrays) -> list[np.ndarray]:
             return [np.asarray(v) for v in fn(node, inputs)]
     except ModelImportError:
         raise
-    except (ValueError, IndexError, TypeError) as exc:
+    except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError) as exc:
         shapes = [None if a is None else tuple(a.shape) for a in inputs]
         raise node.error(f"cannot be evaluated at import time on inputs of shapes {shapes}: {exc}") from None
 

@@ -184,3 +184,17 @@ def test_bad_attribute_value_is_a_node_error() -> None:
     with pytest.raises(ModelImportError) as exc:
         load_onnx(model)
     assert "bad_reshape" in _one_paragraph(exc) and "cannot reshape" in str(exc.value)
+
+
+def test_value_produced_twice_is_malformed() -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r1"), helper.make_node("Sigmoid", ["x"], ["y"], name="r2")]
+    with pytest.raises(ModelImportError) as exc:
+        load_onnx(make_model(nodes, {"x": In((2,))}, {"y": np.float32}))
+    assert "'y' is produced twice" in _one_paragraph(exc)
+
+
+def test_missing_required_attribute_is_a_node_error() -> None:
+    nodes = [helper.make_node("Concat", ["x", "x"], ["y"], name="no_axis")]
+    with pytest.raises(ModelImportError) as exc:
+        load_onnx(make_model(nodes, {"x": In((2, 3))}, {"y": np.float32}))
+    assert "no_axis" in _one_paragraph(exc)

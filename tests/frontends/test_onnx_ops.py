@@ -288,6 +288,11 @@ case("Resize-13-nearest-round", [n("Resize", ["x", "", "s"], mode="nearest")], x
      {"s": np.array([1, 1, 3, 2], F32)}, check=attr_is("Resize", nearest_mode="round_prefer_floor"))
 case("Resize-18-axes-sizes", [n("Resize", ["x", "", "", "sz"], mode="linear", axes=[2, 3])], x(1, 2, 4, 5),
      {"sz": ints(8, 10)}, opset=18, check=attr_is("Resize", size=(1, 2, 8, 10)))
+case("Resize-19-half-pixel-symmetric", [n("Resize", ["x", "", "", "sz"], mode="linear",
+                                          coordinate_transformation_mode="half_pixel_symmetric")], x(1, 2, 4, 5),
+     {"sz": ints(1, 2, 7, 9)}, opset=19, check=attr_is("Resize", coordinate_transformation_mode="half_pixel_symmetric"))
+case("Resize-13-downscale-nearest", [n("Resize", ["x", "", "s"], mode="nearest", nearest_mode="ceil")],
+     x(1, 2, 8, 6), {"s": np.array([1, 1, 0.5, 0.5], F32)}, check=attr_is("Resize", size=(1, 2, 4, 3)))
 case("Resize-10-scales", [n("Resize", ["x", "s"], mode="nearest")], x(1, 2, 3, 4),
      {"s": np.array([1, 1, 2, 3], F32)}, opset=10,
      check=attr_is("Resize", coordinate_transformation_mode="asymmetric", nearest_mode="floor"))
