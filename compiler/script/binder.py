@@ -20,6 +20,7 @@ from npuc.script.commands import CommandRegistry, Effect, ScriptCommand, Variant
 from npuc.script.diagnostics import Diagnostic, DiagnosticSink, did_you_mean
 from npuc.script.layers import LayerRef
 from npuc.script.options import Kind, LayerSelection, OptionValueError, Param, convert
+from npuc.script.printer import print_value
 from npuc.script.selectors import LayerIndex, item_text
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ class _Binder:
         variant = command.variant(word) if isinstance(word, str) else None
         if variant is None:
             names = [v.name for v in command.variants]
-            shown = word if isinstance(word, str) else describe(node)
+            shown = word if isinstance(word, str) else print_value(node)
             hint = did_you_mean(str(shown), names)
             self.sink.error(
                 f"unknown {feature.name} '{shown}' for '{command.name}'{hint or '; expected one of ' + ', '.join(names)}",
@@ -292,12 +293,6 @@ class _Binder:
             return
         hint = did_you_mean(name, [*self.index.tensors, *self.index.keys])
         self.warn(f"no tensor or layer named '{name}' in the model{hint}", span)
-
-
-def describe(node: ast.Node) -> str:
-    from npuc.script.printer import print_value
-
-    return print_value(node)
 
 
 def _label(command: ScriptCommand, variant: Variant | None) -> str:

@@ -90,7 +90,7 @@ targets = st.one_of(
 statements = st.one_of(calls().map(ast.Command), st.tuples(targets, calls()).map(lambda tc: ast.Assignment(*tc)))
 scripts = st.lists(statements, max_size=5).map(lambda xs: ast.Script(tuple(xs)))
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
