@@ -15,7 +15,7 @@ def register(subparsers) -> None:
         "operator histogram; every unsupported operator with node names) and try to import it. "
         "Exit code 0 when it imports, 2 when it cannot be compiled as given.",
     )
-    p.add_argument("model", metavar="MODEL", help="model file (.onnx)")
+    p.add_argument("model", metavar="MODEL", help="model file (.onnx or .tflite)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D,D,...",
                    help="fix an input's shape, e.g. x=1,3,48,192 (needed for dynamic dimensions); may be repeated")
     p.add_argument("--outputs", metavar="T1,T2", help="check only up to these tensors (parse end)")

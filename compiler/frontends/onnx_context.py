@@ -9,7 +9,7 @@ an IR attribute needs it; constants are materialised in the IR only on demand.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Container, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -93,7 +93,7 @@ class ImportContext:
         return name is not None and name in self.static
 
     # ---------------------------------------------------------------- writes
-    def _fresh(self, base: str, taken: Mapping[str, Any], reserved: set[str]) -> str:
+    def _fresh(self, base: str, taken: Container[str], reserved: set[str]) -> str:
         if base not in taken and base not in reserved:
             return base
         for i in itertools.count(1):
@@ -103,6 +103,7 @@ class ImportContext:
         raise AssertionError("unreachable")
 
     def fresh_tensor_name(self, base: str) -> str:
+        """A tensor name free in the graph and used by no ONNX value."""
         return self._fresh(base, _Names(self.graph.has_tensor), self._reserved_values)
 
     def const(self, base: str, value: Any, dtype: DType | None = None) -> Tensor:
@@ -153,9 +154,9 @@ class ImportContext:
 
 
 class _Names:
-    """A membership view over a graph's names (what `_fresh` needs from a mapping)."""
+    """A membership view over a graph's names (what `_fresh` needs)."""
 
-    def __init__(self, has) -> None:
+    def __init__(self, has: Callable[[str], bool]) -> None:
         self._has = has
 
     def __contains__(self, name: object) -> bool:
