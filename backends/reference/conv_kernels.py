@@ -1,16 +1,21 @@
 """Float kernels for Conv and ConvTranspose (NCHW activations, OIHW weights, ONNX semantics).
 
-Four code paths, all vectorised and BLAS-backed:
-- pointwise (1x1): a plain matmul over the pixels, no im2col;
+Code paths, all vectorised and BLAS-backed (loops run over kernel taps and
+cache-sized blocks, never over pixels):
+- pointwise (1x1, no padding): one matmul over the pixels, no im2col;
 - depthwise (group == channels, one input channel per group): a sum over the
-  kh*kw kernel taps of shifted input slices times per-channel weights,
-  processed in channel blocks that fit in cache;
-- general/grouped: im2col into a reused buffer, one (batched) matmul per block
-  of output rows so memory stays bounded at large resolutions;
-- ConvTranspose: one matmul giving every kernel tap's contribution, then a
-  col2im scatter-add with one strided slice per tap (no per-pixel loop).
-The fused activation and bias are applied block by block while the block is
-still in cache.
+  kh*kw taps of shifted input rows times per-channel weights;
+- grouped / general convs with enough input channels per group: a sum over
+  taps of (Cout x Cin) @ shifted-input matmuls (no im2col buffer at all);
+- general convs with few input channels (the RGB stem): im2col of contiguous
+  rows, one matmul per block of pixels;
+- ConvTranspose: one matmul giving every tap's contribution of every input
+  pixel, then a col2im scatter-add with one strided slice per tap.
+Shifted inputs come from the phase-split "wide" layout of spatial.py, so
+strides and dilations cost nothing extra and every numpy call streams long
+contiguous rows. Bias and fused activation are applied block by block while
+the block is in cache. Memory stays bounded: buffers are sized by the
+*_BLOCK_ELEMENTS constants, not by the image.
 """
 from __future__ import annotations
 
@@ -18,23 +23,21 @@ import numpy as np
 
 from npuc.backends.reference.fused_activation import InplaceActivation, fused_activation
 from npuc.backends.reference.kernels import kernel
+from npuc.backends.reference.spatial import WideGeometry, pad_spatial
 from npuc.ir.op import Op
 
-#: Elements of im2col buffer per matmul block (16 MiB of float32).
-IM2COL_BLOCK_ELEMENTS = 1 << 22
+#: Elements of the im2col buffer per matmul block (8 MiB of float32).
+IM2COL_BLOCK_ELEMENTS = 1 << 21
 #: Output elements per block in cache-blocked loops (about 512 KiB of float32: fits in L2).
 CACHE_BLOCK_ELEMENTS = 1 << 17
+#: Elements of the per-channel tap buffer of depthwise convs (4 MiB of float32).
+DEPTHWISE_BLOCK_ELEMENTS = 1 << 20
+#: Fewest pixels per matmul block (BLAS needs some width to be efficient).
+MIN_BLOCK_COLUMNS = 512
+#: Below this many input channels per group a tap-by-tap matmul is too thin: use im2col.
+MIN_CHANNELS_FOR_TAP_MATMUL = 16
 
-
-def pad_spatial(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
-    """Pad the two spatial dims of an NCHW array; pads = (top, left, bottom, right). Returns x when no padding."""
-    pt, pl, pb, pr = (int(p) for p in pads)
-    if not (pt or pl or pb or pr):
-        return x
-    n, c, h, w = x.shape
-    out = np.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
-    out[:, :, pt:pt + h, pl:pl + w] = x
-    return out
+__all__ = ["conv2d", "conv_transpose2d", "pad_spatial"]
 
 
 def _epilogue(y: np.ndarray, bias: np.ndarray | None, act: InplaceActivation | None) -> None:
@@ -46,98 +49,110 @@ def _epilogue(y: np.ndarray, bias: np.ndarray | None, act: InplaceActivation | N
 
 
 def _pointwise(x, w, bias, strides, group, out, act) -> None:
-    """1x1 convolution on an already padded input: out[n] = W @ x[n] over the pixels."""
+    """1x1 convolution without padding: out[n] = W @ x[n] over the pixels."""
     sh, sw = strides
     if sh != 1 or sw != 1:
-        x = x[:, :, ::sh, ::sw][:, :, : out.shape[2], : out.shape[3]]
+        x = np.ascontiguousarray(x[:, :, ::sh, ::sw][:, :, : out.shape[2], : out.shape[3]])
     n, c = x.shape[:2]
     o = w.shape[0]
     p = out.shape[2] * out.shape[3]
     if group == 1:
         wm = w.reshape(o, c)
-        cols = max(1, CACHE_BLOCK_ELEMENTS // max(o, 1))
         for b in range(n):
-            xb = x[b].reshape(c, p)
             ob = out[b].reshape(o, p)  # contiguous: always a view
-            if act is None and bias is None or p <= cols:
-                np.matmul(wm, xb, out=ob)
-                _epilogue(ob, bias, act)
-                continue
-            for p0 in range(0, p, cols):  # keep each output block in cache for bias + activation
-                blk = ob[:, p0:p0 + cols]
-                np.matmul(wm, xb[:, p0:p0 + cols], out=blk)
-                _epilogue(blk, bias, act)
+            np.matmul(wm, x[b].reshape(c, p), out=ob)
+            _epilogue(ob, bias, act)
         return
     og, cg = o // group, c // group
     wm = w.reshape(group, og, cg)
     for b in range(n):
-        res = np.matmul(wm, x[b].reshape(group, cg, p))
-        ob = out[b].reshape(o, p)
-        ob[...] = res.reshape(o, p)
-        _epilogue(ob, bias, act)
+        ob = out[b].reshape(group, og, p)
+        np.matmul(wm, x[b].reshape(group, cg, p), out=ob)
+        _epilogue(ob.reshape(o, p), bias, act)
 
 
-def _depthwise(x, w, bias, strides, dilations, out, act) -> None:
-    """Depthwise convolution on an already padded input (weight (C*m, 1, kh, kw), group = C)."""
-    o, _, kh, kw = w.shape
+def _depthwise(x, w, bias, geo: WideGeometry, out, act) -> None:
+    """Depthwise convolution (weight (C*m, 1, kh, kw), group = C).
+
+    Per block of channels: gather each tap's shifted contiguous row into a
+    (channels, taps, pixels) buffer, then one batched (1 x taps) @ (taps x pixels)
+    matmul -- far fewer memory passes than a multiply-add per tap.
+    """
+    o = w.shape[0]
     mult = o // x.shape[1]
     if mult > 1:  # output channel k reads input channel k // mult
         x = np.repeat(x, mult, axis=1)
-    sh, sw = strides
-    dh, dw = dilations
-    n, _, oh, ow = out.shape
-    taps = [(ky, kx) for ky in range(kh) for kx in range(kw)]
-    wt = w.reshape(o, kh * kw)[:, :, None, None]  # (O, T, 1, 1)
-    cc = max(1, min(o, CACHE_BLOCK_ELEMENTS // max(oh * ow, 1)))
-    tmp = np.empty((cc, oh, ow), dtype=out.dtype)
-    hspan, wspan = (oh - 1) * sh + 1, (ow - 1) * sw + 1
-    for b in range(n):
+    ntap = len(geo.taps)
+    wt = w.reshape(o, 1, ntap)
+    plen = geo.wide_len
+    cc = max(1, min(o, DEPTHWISE_BLOCK_ELEMENTS // max(ntap * plen, 1)))
+    cols_buf = np.empty((cc, ntap, plen), dtype=out.dtype)
+    acc_buf = np.empty((cc, 1, plen), dtype=out.dtype)
+    for b in range(x.shape[0]):
+        flat = geo.flatten(x[b])
         for c0 in range(0, o, cc):
             c1 = min(o, c0 + cc)
-            acc = out[b, c0:c1]
-            t_buf = tmp[: c1 - c0]
-            for t, (ky, kx) in enumerate(taps):
-                y0, x0 = ky * dh, kx * dw
-                src = x[b, c0:c1, y0:y0 + hspan:sh, x0:x0 + wspan:sw]
-                if t == 0:
-                    np.multiply(src, wt[c0:c1, t], out=acc)
-                else:
-                    np.multiply(src, wt[c0:c1, t], out=t_buf)
-                    acc += t_buf
-            _epilogue(acc, None if bias is None else bias[c0:c1], act)
+            cols, acc = cols_buf[: c1 - c0], acc_buf[: c1 - c0]  # leading-axis slices stay contiguous
+            for t, (ph, off) in enumerate(geo.taps):
+                cols[:, t] = flat[ph, c0:c1, off:off + plen]
+            np.matmul(wt[c0:c1], cols, out=acc)
+            acc2 = acc.reshape(c1 - c0, plen)
+            _epilogue(acc2, None if bias is None else bias[c0:c1], act)
+            out[b, c0:c1] = geo.narrow(acc2)
 
 
-def _im2col_conv(x, w, bias, strides, dilations, group, out, act) -> None:
-    """General (grouped) convolution on an already padded input via blocked im2col + matmul."""
+def _tap_matmul(x, w, bias, geo: WideGeometry, group: int, out, act) -> None:
+    """Grouped/general convolution as a sum over taps of (Cout x Cin) @ shifted-input matmuls."""
     o, cg, kh, kw = w.shape
-    n, c = x.shape[:2]
-    _, _, oh, ow = out.shape
-    sh, sw = strides
-    dh, dw = dilations
     og = o // group
-    k = cg * kh * kw
-    wm = w.reshape(group, og, k)
-    rows = max(1, min(oh, IM2COL_BLOCK_ELEMENTS // max(c * kh * kw * ow, 1)))
-    buf = np.empty((c, kh, kw, rows, ow), dtype=out.dtype)
-    wspan = (ow - 1) * sw + 1
-    for b in range(n):
-        ob = out[b]
-        for r0 in range(0, oh, rows):
-            r1 = min(oh, r0 + rows)
-            nr = r1 - r0
-            cols = buf[:, :, :, :nr] if nr < rows else buf
-            for ky in range(kh):
-                y0 = r0 * sh + ky * dh
-                for kx in range(kw):
-                    x0 = kx * dw
-                    cols[:, ky, kx] = x[b, :, y0:y0 + (nr - 1) * sh + 1:sh, x0:x0 + wspan:sw]
-            cm = cols.reshape(group, k, nr * ow)  # a copy only for the last, partial block
-            blk = ob[:, r0:r1]
-            if nr == oh:
-                np.matmul(wm, cm, out=blk.reshape(group, og, nr * ow))
-            else:
-                blk[...] = np.matmul(wm, cm).reshape(o, nr, ow)
-            _epilogue(blk, bias, act)
+    ntap = kh * kw
+    wt = np.ascontiguousarray(w.reshape(group, og, cg, ntap).transpose(3, 0, 1, 2))  # (T, G, Og, Cg)
+    plen = geo.wide_len
+    cols = max(MIN_BLOCK_COLUMNS, CACHE_BLOCK_ELEMENTS // max(o, 1))
+    wide = np.empty((group, og, plen), dtype=out.dtype)
+    tmp_buf = np.empty((group, og, min(cols, plen)), dtype=out.dtype)
+    for b in range(x.shape[0]):
+        flat = geo.flatten(x[b])
+        flat = flat.reshape(flat.shape[0], group, cg, flat.shape[-1])
+        for p0 in range(0, plen, cols):
+            p1 = min(plen, p0 + cols)
+            # matmul into a contiguous buffer (numpy's BLAS path needs it), then accumulate
+            tmp = tmp_buf if p1 - p0 == tmp_buf.shape[-1] else np.empty((group, og, p1 - p0), dtype=out.dtype)
+            acc = wide[:, :, p0:p1]
+            for t, (ph, off) in enumerate(geo.taps):
+                np.matmul(wt[t], flat[ph, :, :, off + p0:off + p1], out=tmp)
+                if t == 0:
+                    acc[...] = tmp
+                else:
+                    acc += tmp
+            _epilogue(wide.reshape(o, plen)[:, p0:p1], bias, act)
+        out[b] = geo.narrow(wide.reshape(o, plen))
+
+
+def _im2col(x, w, bias, geo: WideGeometry, out, act) -> None:
+    """Convolution with few input channels: im2col of contiguous shifted rows, one matmul per pixel block."""
+    o, c, kh, kw = w.shape
+    ntap = kh * kw
+    k = ntap * c
+    wm = np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(o, k))  # tap-major, channel-minor
+    plen = geo.wide_len
+    cols = max(MIN_BLOCK_COLUMNS, IM2COL_BLOCK_ELEMENTS // k)
+    buf = np.empty((k, min(cols, plen)), dtype=out.dtype)
+    res = np.empty((o, min(cols, plen)), dtype=out.dtype)
+    wide = np.empty((o, plen), dtype=out.dtype)
+    for b in range(x.shape[0]):
+        flat = geo.flatten(x[b])
+        for p0 in range(0, plen, cols):
+            p1 = min(plen, p0 + cols)
+            full = p1 - p0 == buf.shape[1]
+            blk = buf if full else np.empty((k, p1 - p0), dtype=out.dtype)
+            r = res if full else np.empty((o, p1 - p0), dtype=out.dtype)
+            for t, (ph, off) in enumerate(geo.taps):
+                blk[t * c:(t + 1) * c] = flat[ph, :, off + p0:off + p1]
+            np.matmul(wm, blk, out=r)
+            _epilogue(r, bias, act)
+            wide[:, p0:p1] = r
+        out[b] = geo.narrow(wide)
 
 
 def conv2d(
@@ -163,13 +178,16 @@ def conv2d(
     oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
     ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
     out = np.empty((n, o, oh, ow), dtype=x.dtype)
-    xp = pad_spatial(x, (pt, pl, pb, pr))
-    if kh == 1 and kw == 1:
-        _pointwise(xp, w, bias, (sh, sw), group, out, act)
-    elif group == c and cg == 1 and group > 1:
-        _depthwise(xp, w, bias, (sh, sw), (dh, dw), out, act)
+    if kh == 1 and kw == 1 and not (pt or pl or pb or pr):
+        _pointwise(x, w, bias, (sh, sw), group, out, act)
+        return out
+    geo = WideGeometry.make(h, wd, (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw), oh, ow)
+    if group == c and cg == 1 and group > 1:
+        _depthwise(x, w, bias, geo, out, act)
+    elif group == 1 and cg < MIN_CHANNELS_FOR_TAP_MATMUL:
+        _im2col(x, w, bias, geo, out, act)
     else:
-        _im2col_conv(xp, w, bias, (sh, sw), (dh, dw), group, out, act)
+        _tap_matmul(x, w, bias, geo, group, out, act)
     return out
 
 
@@ -203,19 +221,22 @@ def conv_transpose2d(
     # (G, Og*kh*kw, Cg): every tap's contribution of every input pixel in one matmul
     wm = np.ascontiguousarray(w.reshape(group, cg, og * kh * kw).transpose(0, 2, 1))
     out = np.empty((n, o, oh, ow), dtype=x.dtype)
-    tiles = dh == 1 and dw == 1 and sh == kh and sw == kw  # taps do not overlap: a pure reshuffle
+    # taps never overlap (stride == kernel, no dilation, no crop): assign each tap's pixels directly
+    tiles = dh == 1 and dw == 1 and sh == kh and sw == kw and not (pt or pl or pb or pr or oph or opw)
     for b in range(n):
         cols = np.matmul(wm, x[b].reshape(group, cg, h * wd)).reshape(o, kh, kw, h, wd)
-        full = np.zeros((o, full_h, full_w), dtype=x.dtype)
-        if tiles:
-            full[:, : h * kh, : wd * kw] = cols.transpose(0, 3, 1, 4, 2).reshape(o, h * kh, wd * kw)
-        else:
-            for ky in range(kh):
-                y0 = ky * dh
-                for kx in range(kw):
-                    x0 = kx * dw
-                    full[:, y0:y0 + sh * (h - 1) + 1:sh, x0:x0 + sw * (wd - 1) + 1:sw] += cols[:, ky, kx]
-        out[b] = full[:, pt:pt + oh, pl:pl + ow]
+        full = out[b] if tiles else np.zeros((o, full_h, full_w), dtype=x.dtype)
+        for ky in range(kh):
+            y0 = ky * dh
+            for kx in range(kw):
+                x0 = kx * dw
+                dst = full[:, y0:y0 + sh * (h - 1) + 1:sh, x0:x0 + sw * (wd - 1) + 1:sw]
+                if tiles:
+                    dst[...] = cols[:, ky, kx]
+                else:
+                    dst += cols[:, ky, kx]
+        if not tiles:
+            out[b] = full[:, pt:pt + oh, pl:pl + ow]
         _epilogue(out[b], bias, act)
     return out
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npuc.backends.reference.conv_kernels import pad_spatial
+from npuc.backends.reference.spatial import pad_spatial
 from npuc.backends.reference.kernels import kernel
 from npuc.ir.op import Op
 

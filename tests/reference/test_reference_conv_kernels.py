@@ -29,6 +29,10 @@ CONV_CASES = [
     ((2, 8, 7, 9), (16, 8, 1, 1), {"strides": (2, 2), "activation": "clip", "clip_min": -0.5, "clip_max": None}),
     ((1, 8, 7, 9), (16, 8, 1, 1), {"pads": (1, 0, 1, 2)}),
     ((1, 8, 7, 9), (12, 4, 1, 1), {"group": 2}),
+    # >= 16 input channels per group: the tap-by-tap matmul path
+    ((1, 16, 9, 10), (8, 16, 3, 3), {"pads": (1, 1, 1, 1), "activation": "relu"}),
+    ((2, 16, 11, 10), (8, 16, 3, 3), {"strides": (2, 2), "dilations": (1, 2), "pads": (0, 2, 1, 1)}),
+    ((1, 32, 9, 9), (6, 16, 5, 3), {"group": 2, "strides": (1, 2), "pads": (2, 1, 2, 1)}),
     # single input channel, group 1 (not depthwise)
     ((1, 1, 9, 9), (3, 1, 3, 3), {"pads": (1, 1, 1, 1)}),
 ]
@@ -42,15 +46,18 @@ def test_conv_matches_onnxruntime(xs, ws, attrs, bias):
 
 
 def test_conv_blocks_rows_and_channels_when_large(monkeypatch):
-    """Small block budgets force several im2col row blocks and depthwise channel blocks."""
+    """Small block budgets force several pixel blocks (im2col, tap matmul) and depthwise channel blocks."""
     monkeypatch.setattr(conv_kernels, "IM2COL_BLOCK_ELEMENTS", 500)
-    monkeypatch.setattr(conv_kernels, "CACHE_BLOCK_ELEMENTS", 60)
+    monkeypatch.setattr(conv_kernels, "CACHE_BLOCK_ELEMENTS", 200)
+    monkeypatch.setattr(conv_kernels, "MIN_BLOCK_COLUMNS", 7)
+    monkeypatch.setattr(conv_kernels, "DEPTHWISE_BLOCK_ELEMENTS", 3000)
     check_op("Conv", [rand(1, 3, 17, 13, seed=1), rand(4, 3, 3, 3, seed=2), rand(4, seed=3)],
              {"pads": (1, 1, 1, 1), "strides": (2, 1), "activation": "relu"}, const=(1, 2))
     check_op("Conv", [rand(1, 6, 17, 13, seed=1), rand(6, 1, 3, 3, seed=2), rand(6, seed=3)],
              {"group": 6, "pads": (1, 1, 1, 1), "activation": "relu"}, const=(1, 2))
-    check_op("Conv", [rand(1, 8, 17, 13, seed=1), rand(12, 8, 1, 1, seed=2), rand(12, seed=3)],
-             {"activation": "clip", "clip_min": 0.0, "clip_max": 6.0}, const=(1, 2))
+    check_op("Conv", [rand(2, 32, 17, 13, seed=1), rand(12, 16, 3, 3, seed=2), rand(12, seed=3)],
+             {"group": 2, "strides": (2, 2), "pads": (1, 2, 0, 1), "activation": "clip", "clip_min": 0.0,
+              "clip_max": 6.0}, const=(1, 2))
 
 
 def test_conv_stays_float32():
