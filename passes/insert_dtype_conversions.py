@@ -85,6 +85,7 @@ class InsertDtypeConversions(Pass):
         if retyped:
             stats["retyped"] = retyped
         log.info("inserted conversions: %s", stats or "none")
+        ctx.set("dtype_conversions")
         return PassResult(bool(stats), stats)
 
     @staticmethod

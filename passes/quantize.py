@@ -96,7 +96,9 @@ class Quantize(Pass):
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         config = self.config(ctx)
-        return _Quantizer(graph, config, self.fallback).run()
+        result = _Quantizer(graph, config, self.fallback).run()
+        ctx.set("quantized")
+        return result
 
 
 class _Quantizer:
@@ -303,7 +305,10 @@ class _Quantizer:
         n = b.size
         s_w = np.broadcast_to(s_w, (n,)) if s_w.size == 1 else s_w
         double = lc.bias_mode == "double_scale_initialization"
-        qb = quantize_bias(b.data, s_x, s_w, 16 if double else lc.bias_bits, "double_scale" if double else "single")
+        bits = 16 if double else lc.bias_bits
+        k = _wide_bias_shift(b.data, s_x * s_w) if bits == 32 else 0
+        # quantize on the grid s_acc * 2**k (k > 0 only when the bias overflows int32 on the accumulator grid)
+        qb = quantize_bias(b.data, s_x * 2.0 ** k, s_w, bits, "double_scale" if double else "single")
         if double:
             data, qdt, scale, layout = qb.values.astype(np.int32), DType.INT32, qb.scale, DOUBLE_SCALE_BIAS_LAYOUT
         else:
@@ -328,6 +333,20 @@ class _Quantizer:
             qp = params_from_range(lo, hi, scheme, dtype.bits, dtype.signed)
         _set_data(t, quantize(t.data, qp), dtype, qp)
         self.counts["constants"] += 1
+
+
+def _wide_bias_shift(bias: np.ndarray, acc_scale: np.ndarray) -> int:
+    """Smallest k >= 0 with |bias / (s_acc * 2**k)| inside int32.
+
+    16-bit layers have tiny accumulator scales (s_x * s_w ~ 1e-9), so a 32-bit bias
+    word would saturate; it is then stored on the coarser grid s_acc * 2**k and the
+    kernel adds ``word << k`` to its int64 accumulator (derive_op_params: bias_shift).
+    """
+    peak = float(np.max(np.abs(np.asarray(bias, np.float64) / acc_scale), initial=0.0))
+    k = 0
+    while np.rint(peak / 2.0 ** k) > (1 << 31) - 1:
+        k += 1
+    return k
 
 
 def _set_data(t: Tensor, data: np.ndarray, dtype: DType, quant: QuantParams | None) -> None:

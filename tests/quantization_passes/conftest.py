@@ -35,11 +35,11 @@ def calibrate(graph: Graph, feeds: Iterable[dict[str, np.ndarray]], method: str 
     return ctx
 
 
-def quantize_graph(graph: Graph, feeds: list[dict[str, np.ndarray]], config: QuantConfig | None = None,
+def quantize_graph(graph: Graph, feeds: list[dict[str, np.ndarray]], config: QuantConfig | None = None, method: str = "minmax",
                    **options) -> Graph:
     """float graph -> calibrated, quantized graph with conversions (a copy; verified)."""
     q = graph.copy()
-    ctx = calibrate(q, feeds)
+    ctx = calibrate(q, feeds, method)
     if config is not None:
         ctx.set(CONFIG_KEY, config)
     for p in (Quantize(**options), InsertDtypeConversions()):
