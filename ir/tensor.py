@@ -30,7 +30,9 @@ class Tensor:
     def __post_init__(self) -> None:
         self.shape = tuple(int(d) for d in self.shape)
         if self.data is not None:
-            self.data = np.ascontiguousarray(self.data)
+            arr = np.asarray(self.data)
+            # np.ascontiguousarray turns 0-d arrays into shape (1,): only copy when really needed
+            self.data = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
             if tuple(self.data.shape) != self.shape:
                 raise ValueError(f"tensor '{self.name}': data shape {self.data.shape} != declared {self.shape}")
 
