@@ -88,13 +88,17 @@ def _depthwise(x, w, bias, geo: WideGeometry, out, act) -> None:
     cc = max(1, min(o, DEPTHWISE_BLOCK_ELEMENTS // max(ntap * plen, 1)))
     cols_buf = np.empty((cc, ntap, plen), dtype=out.dtype)
     acc_buf = np.empty((cc, 1, plen), dtype=out.dtype)
+    kh, kw = w.shape[2:]
     for b in range(x.shape[0]):
         flat = geo.flatten(x[b])
         for c0 in range(0, o, cc):
             c1 = min(o, c0 + cc)
             cols, acc = cols_buf[: c1 - c0], acc_buf[: c1 - c0]  # leading-axis slices stay contiguous
-            for t, (ph, off) in enumerate(geo.taps):
-                cols[:, t] = flat[ph, c0:c1, off:off + plen]
+            if geo.strides == (1, 1):  # one phase: all taps in a single strided copy
+                cols.reshape(c1 - c0, kh, kw, plen)[...] = geo.tap_view(flat[0, c0:c1], kh, kw)
+            else:
+                for t, (ph, off) in enumerate(geo.taps):
+                    cols[:, t] = flat[ph, c0:c1, off:off + plen]
             np.matmul(wt[c0:c1], cols, out=acc)
             acc2 = acc.reshape(c1 - c0, plen)
             _epilogue(acc2, None if bias is None else bias[c0:c1], act)

@@ -45,6 +45,8 @@ def binary_result_dtype(a: np.ndarray, b: np.ndarray) -> np.dtype:
 
 
 def _coerce(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if a.dtype == b.dtype:
+        return a, b
     dt = binary_result_dtype(a, b)
     if a.dtype != dt:
         a = a.astype(dt)
@@ -66,7 +68,7 @@ def _int_div(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray
 
 def _binary(ufunc: np.ufunc) -> ElementwiseFn:
     def fn(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
-        a, b = _coerce(np.asarray(inputs[0]), np.asarray(inputs[1]))
+        a, b = _coerce(inputs[0], inputs[1])
         return ufunc(a, b, out=out)
 
     return fn

@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from npuc.backends.reference.kernels import FLOAT_KERNELS, INPLACE_KERNELS, Kernel, describe_inputs, kernel_failure, kernel_for
-from npuc.errors import ExecutionError, NpucError
+from npuc.errors import ExecutionError
 from npuc.ir.graph import Graph
 from npuc.ir.op import Op
 from npuc.ir.tensor import Tensor
@@ -218,31 +218,37 @@ class Executor:
                     del first
                 try:
                     outs = fn(step.op, ins)
-                except NpucError as exc:
-                    raise kernel_failure(step.op, ins, exc) from exc
                 except Exception as exc:  # noqa: BLE001 - reported with the op's name, kind, origin, shapes
                     raise kernel_failure(step.op, ins, exc) from exc
-                self._store(step, ins, outs, values, on_tensor)
-                outs = None  # drop this reference so the next step may own the array
+                if len(outs) != len(step.outs):
+                    raise _bad_output_count(step, outs)
+                for slot, value, tensor, (shape, dtype) in zip(step.outs, outs, step.out_tensors, step.out_types):
+                    if getattr(value, "shape", None) != shape or getattr(value, "dtype", None) != dtype:
+                        raise _bad_output(step, tensor, value, ins)
+                    values[slot] = value
+                    if on_tensor is not None:
+                        on_tensor(tensor, value)
+                outs = value = None  # drop these references so the next step may own the array
                 for s in step.free_after:
                     values[s] = None
         return {t.name: values[self._slot[t.name]] for t in plan.outputs}
 
-    def _store(self, step: _Step, ins: list, outs: Sequence[np.ndarray], values: list, on_tensor: OnTensor | None) -> None:
-        op = step.op
-        if len(outs) != len(step.outs):
-            raise ExecutionError(
-                f"kernel of {op.kind} op '{op.name}' returned {len(outs)} output(s), the op has {len(step.outs)}"
-            )
-        for slot, value, tensor, (shape, dtype) in zip(step.outs, outs, step.out_tensors, step.out_types):
-            if value.shape != shape or value.dtype != dtype:
-                raise ExecutionError(
-                    f"kernel of {op.kind} op '{op.name}' produced {value.dtype}{list(value.shape)} for tensor "
-                    f"'{tensor.name}', the graph declares {dtype}{list(shape)} (inputs {describe_inputs(ins)})"
-                )
-            values[slot] = value
-            if on_tensor is not None:
-                on_tensor(tensor, value)
+
+def _bad_output_count(step: _Step, outs: Sequence) -> ExecutionError:
+    op = step.op
+    return ExecutionError(
+        f"kernel of {op.kind} op '{op.name}' returned {len(outs)} output(s), the op has {len(step.outs)}"
+    )
+
+
+def _bad_output(step: _Step, tensor: Tensor, value, ins: list) -> ExecutionError:
+    op = step.op
+    shape, dtype = tensor.shape, tensor.dtype.numpy
+    got = f"{getattr(value, 'dtype', type(value).__name__)}{list(np.shape(value))}"
+    return ExecutionError(
+        f"kernel of {op.kind} op '{op.name}' produced {got} for tensor '{tensor.name}', "
+        f"the graph declares {dtype}{list(shape)} (inputs {describe_inputs(ins)})"
+    )
 
 
 def _exclusive_refs() -> int:

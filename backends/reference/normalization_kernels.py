@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from npuc.backends.reference.kernels import kernel
+from npuc.backends.reference.op_cache import derived
 from npuc.ir.op import Op
 
 
@@ -12,11 +13,17 @@ def batchnorm_kernel(op: Op, inputs: list) -> list[np.ndarray]:
     """(x - mean) / sqrt(var + eps) * scale + bias over axis 1, as one multiply-add per element."""
     x, scale, bias, mean, var = inputs
     dt = x.dtype
-    mul = scale.astype(dt) / np.sqrt(var.astype(dt) + dt.type(op.attrs["epsilon"]))
-    add = bias.astype(dt) - mean.astype(dt) * mul
+    eps = float(op.attrs["epsilon"])
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    y = np.multiply(x, mul.reshape(shape))
-    y += add.reshape(shape)
+
+    def factors() -> tuple[np.ndarray, np.ndarray]:
+        mul = scale.astype(dt) / np.sqrt(var.astype(dt) + dt.type(eps))
+        add = bias.astype(dt) - mean.astype(dt) * mul
+        return mul.reshape(shape), add.reshape(shape)
+
+    mul, add = derived(op, f"bn{eps}{dt}{x.ndim}", inputs[1:], factors)
+    y = np.multiply(x, mul)
+    y += add
     return [y]
 
 

@@ -13,6 +13,7 @@ every numpy call works on long contiguous rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -47,6 +48,7 @@ class WideGeometry:
     taps: tuple[tuple[int, int], ...]  # (phase index, flat offset) per tap, row-major over (ky, kx)
     strides: tuple[int, int]
     pads: tuple[int, int, int, int]
+    dilations: tuple[int, int]
 
     @property
     def wide_len(self) -> int:
@@ -59,7 +61,13 @@ class WideGeometry:
         return (self.hq + 1) * self.wq
 
     @classmethod
-    def make(cls, h: int, w: int, kernel: tuple[int, int], strides, pads, dilations, oh: int, ow: int) -> "WideGeometry":
+    def make(cls, h: int, w: int, kernel, strides, pads, dilations, oh: int, ow: int) -> "WideGeometry":
+        """The geometry of a window (kernel, strides, pads, dilations) over an h x w image giving oh x ow outputs."""
+        return _make_geometry(cls, int(h), int(w), tuple(int(k) for k in kernel), tuple(int(s) for s in strides),
+                              tuple(int(p) for p in pads), tuple(int(d) for d in dilations), int(oh), int(ow))
+
+    @classmethod
+    def _build(cls, h: int, w: int, kernel, strides, pads, dilations, oh: int, ow: int) -> "WideGeometry":
         kh, kw = (int(k) for k in kernel)
         sh, sw = (int(s) for s in strides)
         dh, dw = (int(d) for d in dilations)
@@ -71,7 +79,7 @@ class WideGeometry:
             for kx in range(kw):
                 ry, rx = ky * dh, kx * dw
                 taps.append(((ry % sh) * sw + (rx % sw), (ry // sh) * wq + (rx // sw)))
-        return cls(oh, ow, hq, wq, tuple(taps), (sh, sw), (pt, pl, pb, pr))
+        return cls(oh, ow, hq, wq, tuple(taps), (sh, sw), (pt, pl, pb, pr), (dh, dw))
 
     def flatten(self, x: np.ndarray, fill: float = 0.0) -> np.ndarray:
         """(phases, C, flat_len) layout of one padded CHW image (a single strided copy per phase)."""
@@ -88,6 +96,24 @@ class WideGeometry:
                                                                        j0:j0 + (nc - 1) * sw + 1:sw]
         return buf.reshape(sh * sw, c, self.flat_len)
 
+    def tap_view(self, flat: np.ndarray, kh: int, kw: int) -> np.ndarray:
+        """Read-only (C, kh, kw, wide_len) view of every tap's row, for stride 1 (a single phase).
+
+        `flat` is one phase, (C, flat_len), with unit element stride along the last axis.
+        """
+        if self.strides != (1, 1):
+            raise ValueError("tap_view needs stride 1")
+        dh, dw = self.dilations
+        item = flat.strides[-1]
+        return np.lib.stride_tricks.as_strided(
+            flat, (flat.shape[0], kh, kw, self.wide_len),
+            (flat.strides[0], dh * self.wq * item, dw * item, item), writeable=False)
+
     def narrow(self, wide: np.ndarray) -> np.ndarray:
         """View of the valid (oh, ow) pixels of a (..., oh * wq) wide array."""
         return wide.reshape(wide.shape[:-1] + (self.oh, self.wq))[..., : self.ow]
+
+
+@lru_cache(maxsize=1024)
+def _make_geometry(cls, h, w, kernel, strides, pads, dilations, oh, ow) -> WideGeometry:
+    return cls._build(h, w, kernel, strides, pads, dilations, oh, ow)
