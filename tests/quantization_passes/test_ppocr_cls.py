@@ -1,0 +1,52 @@
+"""PP-OCR direction classifier: int8 per-channel vs int16 vs mixed, SNR of quantized vs native outputs."""
+from __future__ import annotations
+
+import importlib.resources
+import logging
+
+import numpy as np
+import pytest
+
+from npuc.backends.reference.emulation import prepare_emulation
+from npuc.frontends.onnx import load_onnx
+from npuc.ir.printer import to_text
+from npuc.quantization.config import QuantConfig
+from conftest import snr_db
+from text_lines import render_text_lines
+
+log = logging.getLogger(__name__)
+MODEL = importlib.resources.files("rapidocr_onnxruntime") / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+#: ops from this index on (counted from the end) form the "head" run in int16 in the mixed setting
+HEAD_OPS = 24
+
+
+@pytest.mark.slow
+def test_cls_int8_int16_mixed_snr(capsys):
+    if not MODEL.is_file():
+        pytest.skip("rapidocr_onnxruntime models not installed")
+    graph = load_onnx(str(MODEL), {"x": (1, 3, 48, 192)})
+    images = render_text_lines(72, seed=7)
+    calib = [{"x": a} for a in images[:64]]
+    test = [{"x": a} for a in images[64:]]
+    base = prepare_emulation(graph)
+    fp = base.fp_optimized
+    head = [op.name for op in fp.ops()[-HEAD_OPS:]]
+    mixed = QuantConfig()
+    mixed.set_precision_mode(head, "a16_w16")
+    results = {}
+    for label, cfg, mode in (("a8_w8", None, "a8_w8"), ("mixed", mixed, "a8_w8"), ("a16_w16", None, "a16_w16")):
+        em = prepare_emulation(graph, calib, cfg, precision_mode=mode, per_channel=True)
+        native = np.concatenate([em.run("native", f)[graph.outputs[0].name] for f in test])
+        quant = np.concatenate([em.run("quantized", f)[em.quantized.outputs[0].name] for f in test])
+        results[label] = snr_db(native, quant)
+        if label == "mixed":
+            text = to_text(em.quantized)
+            assert "Requantize(" in text  # the u8 -> u16 boundary is a visible conversion
+    fp_snr = snr_db(np.concatenate([base.run("native", f)[graph.outputs[0].name] for f in test]),
+                    np.concatenate([base.run("fp_optimized", f)[fp.outputs[0].name] for f in test]))
+    with capsys.disabled():
+        print("\nPP-OCR cls quantized vs native, SNR per output (dB): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in results.items()) + f"; fp_optimized {fp_snr:.1f}")
+    assert fp_snr > 80
+    assert results["a8_w8"] >= 20
+    assert results["a16_w16"] > results["mixed"] > results["a8_w8"]
