@@ -194,3 +194,20 @@ def test_fallback_error_lists_ops(rng):
     feeds = [{"a": np.ones((1, 8), np.float32), "b": np.ones((1, 8), np.float32)}]
     with pytest.raises(QuantizationError, match="Div 'layer'"):
         quantize_graph(g, feeds, fallback="error")
+
+
+@pytest.mark.parametrize("group", [1, 2])
+def test_conv_transpose_int8(rng, group):
+    w = (rng.normal(size=(4, 6 // group, 3, 3)) * 0.3).astype(np.float32)
+    b = rng.normal(size=6).astype(np.float32)
+    g = _single("ConvTranspose", (1, 4, 5, 5), {"strides": (2, 2), "pads": (1, 1, 1, 1), "group": group}, (w, b))
+    feeds = _feeds(rng, (1, 4, 5, 5))
+    q = quantize_graph(g, feeds)
+    assert min(compare(g, q, feeds[0]).values()) >= 30
+
+
+def test_depthwise_conv_int8(rng):
+    w = (rng.normal(size=(6, 1, 3, 3)) * 0.3).astype(np.float32)
+    g = _single("Conv", (1, 6, 9, 9), {"pads": (1, 1, 1, 1), "group": 6, "strides": (2, 2)}, (w,))
+    feeds = _feeds(rng, (1, 6, 9, 9))
+    assert min(compare(g, quantize_graph(g, feeds), feeds[0]).values()) >= 30
