@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         results = [measure(images, n, args.method) for n in SIZES]
     small, large = results
     print(f"PP-OCRv4 det, {SHAPE}, method={args.method}")
-    print(f"{'images':>7} {'seconds':>8} {'peak RSS MB':>12} {'calib peak MB (tracemalloc)':>28}")
+    print(f"{'images':>7} {'seconds*':>8} {'peak RSS MB':>12} {'calib peak MB (tracemalloc)':>28}")
     for r in results:
         print(f"{r['items']:>7} {r['seconds']:>8.1f} {r['maxrss_mb']:>12.1f} {r['traced_peak_mb']:>28.1f}")
+    print("* wall time with tracemalloc on (it slows allocation-heavy numpy code several-fold)")
     rss_ratio = large["maxrss_mb"] / small["maxrss_mb"]
     traced_ratio = large["traced_peak_mb"] / small["traced_peak_mb"]
     print(f"ratio {large['items']}/{small['items']}: peak RSS {rss_ratio:.3f}, calibration peak {traced_ratio:.3f} "

@@ -178,10 +178,14 @@ def collect_statistics(
     executor = Executor(graph)
     t0 = time.perf_counter()
     for batch in prefetched(items, batch_size):
-        for label, feeds in batch:
+        done = len(batch)
+        batch.reverse()
+        while batch:  # drop each item's input as soon as it has run
+            label, feeds = batch.pop()
             collector.observe_item(executor, feeds, label)
+            del feeds
         if on_progress is not None:
-            on_progress(len(batch))
+            on_progress(done)
     log.info("calibration: %d item(s), %d tensor(s) observed (%s) in %.2f s", collector.items,
              len(collector.observers), config.method, time.perf_counter() - t0)
     return collector
