@@ -20,6 +20,7 @@ from npuc.backends.npu.program import ROLES, LayerEntry, Program, TensorEntry
 from npuc.backends.npu.serialization import attr_from_json, quant_from_json
 from npuc.errors import BinaryFormatError
 from npuc.ir.dtypes import DType
+import npuc.ir.ops  # noqa: F401  (registers the built-in op kinds)
 from npuc.ir.op_spec import OPS
 
 

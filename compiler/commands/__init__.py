@@ -3,6 +3,7 @@
 The module list is explicit (order = order in `npuc --help`)."""
 
 COMMAND_MODULES = (
+    "compile",
     "check",
     "dump",
     "passes",

@@ -1,0 +1,72 @@
+"""`npuc compile`: the whole pipeline, model in, NPU binary + model info + per-layer timing out."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from npuc.errors import NpucError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compile", help="optimize, calibrate, quantize and compile a model into an NPU binary",
+        description="Import MODEL (ONNX or TFLite), run the float rewrites, calibrate on --calib, quantize as the "
+                    "model script says (default: int8, per-channel weights, minmax ranges), and write "
+                    "OUT/model.npub, OUT/model_info.txt and OUT/layers.csv.")
+    p.add_argument("model", type=Path, help="the float model (.onnx or .tflite)")
+    p.add_argument("-s", "--script", type=Path, help="model script (.alls) configuring the pipeline")
+    p.add_argument("--calib", help="calibration data: a folder, a glob ('calib/*.jpg') or .npy/.npz files")
+    p.add_argument("-o", "--output", type=Path, default=Path("out"), help="output folder (default: out/)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,..",
+                   help="fix an input's shape (dynamic dimensions must be fixed); may be repeated")
+    p.add_argument("--outputs", default="", help="comma-separated tensors to end the model at (parse end)")
+    p.add_argument("--target", default="npu-s", help="timing target (built-in: npu-s, npu-l)")
+    p.add_argument("--target-path", action="append", default=[], type=Path, help="folder of extra target .toml files")
+    p.add_argument("--quantization-overrides", type=Path, help="AIMET-format encodings JSON to fix ranges")
+    p.add_argument("--export-encodings", type=Path, help="write the chosen encodings (AIMET format) here")
+    p.add_argument("--channel-order", choices=("RGB", "BGR", "GRAY"), help="channel order of calibration images")
+    p.add_argument("--letterbox", choices=("center", "topleft"), default=None,
+                   help="where calibration images sit in the letterbox bands (aspect ratio is always kept)")
+    p.add_argument("--dump-dir", type=Path, help="write numbered IR dumps of every pass here")
+    p.add_argument("--strict", action="store_true", help="script warnings are errors")
+    p.add_argument("--table", type=int, default=10, metavar="N", help="show the N most expensive layers (0: none)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from npuc.backends.npu.timing import render_table, summary_lines
+    from npuc.driver import CompileRequest, check_script_path, compile_model, write_outputs
+    from npuc.frontends import parse_input_shapes
+
+    check_script_path(args.script)
+    preprocessing = None
+    if args.channel_order or args.letterbox:
+        from npuc.calibration import Preprocessing
+
+        preprocessing = Preprocessing(channel_order=args.channel_order or "RGB", align=args.letterbox or "center")
+    request = CompileRequest(
+        model=args.model, script=args.script, calib=args.calib,
+        input_shapes=parse_input_shapes(args.input_shape),
+        outputs=[o.strip() for o in args.outputs.split(",") if o.strip()],
+        target=args.target, target_paths=args.target_path, overrides=args.quantization_overrides,
+        preprocessing=preprocessing, dump_dir=args.dump_dir, strict=args.strict,
+    )
+    if args.output.exists() and not args.output.is_dir():
+        raise NpucError(f"output '{args.output}' exists and is not a folder")
+    result = compile_model(request)
+    files = write_outputs(result, args.output, args.export_encodings)
+    console = Console(width=None if Console().is_terminal else 160)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    if args.table:
+        console.print(render_table(result.timing, limit=args.table))
+    for line in summary_lines(result.timing):
+        console.print(line, highlight=False)
+    console.print(f"binary       {len(result.binary):,} bytes", highlight=False)
+    console.print("compile time " + ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items()),
+                  highlight=False)
+    for kind, path in files.items():
+        console.print(f"wrote        {path}  ({kind})", highlight=False)
+    return 0
