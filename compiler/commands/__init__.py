@@ -4,6 +4,7 @@ The module list is explicit (order = order in `npuc --help`)."""
 
 COMMAND_MODULES = (
     "compile",
+    "emulate",
     "check",
     "dump",
     "passes",
