@@ -75,19 +75,21 @@ def _depthwise(x, w, bias, geo: WideGeometry, out, act) -> None:
     """Depthwise convolution (weight (C*m, 1, kh, kw), group = C).
 
     Per block of channels: gather each tap's shifted contiguous row into a
-    (channels, taps, pixels) buffer, then one batched (1 x taps) @ (taps x pixels)
-    matmul -- far fewer memory passes than a multiply-add per tap.
+    (channels, taps, pixels) buffer, then contract the taps with one einsum --
+    far fewer memory passes than a multiply-add per tap, and no BLAS call: a
+    multi-threaded BLAS gemv with one output row stalls badly when the cores
+    are shared.
     """
     o = w.shape[0]
     mult = o // x.shape[1]
     if mult > 1:  # output channel k reads input channel k // mult
         x = np.repeat(x, mult, axis=1)
     ntap = len(geo.taps)
-    wt = w.reshape(o, 1, ntap)
+    wt = w.reshape(o, ntap)
     plen = geo.wide_len
     cc = max(1, min(o, DEPTHWISE_BLOCK_ELEMENTS // max(ntap * plen, 1)))
     cols_buf = np.empty((cc, ntap, plen), dtype=out.dtype)
-    acc_buf = np.empty((cc, 1, plen), dtype=out.dtype)
+    acc_buf = np.empty((cc, plen), dtype=out.dtype)
     kh, kw = w.shape[2:]
     for b in range(x.shape[0]):
         flat = geo.flatten(x[b])
@@ -99,10 +101,16 @@ def _depthwise(x, w, bias, geo: WideGeometry, out, act) -> None:
             else:
                 for t, (ph, off) in enumerate(geo.taps):
                     cols[:, t] = flat[ph, c0:c1, off:off + plen]
-            np.matmul(wt[c0:c1], cols, out=acc)
-            acc2 = acc.reshape(c1 - c0, plen)
-            _epilogue(acc2, None if bias is None else bias[c0:c1], act)
-            out[b, c0:c1] = geo.narrow(acc2)
+            np.einsum("ctp,ct->cp", cols, wt[c0:c1], out=acc)
+            _epilogue(acc, None if bias is None else bias[c0:c1], act)
+            out[b, c0:c1] = geo.narrow(acc)
+
+
+def _row_blocks(geo: WideGeometry, target_cols: int):
+    """(first row, end row) blocks of the wide output grid holding about target_cols pixels each."""
+    rows = max(1, min(geo.oh, max(MIN_BLOCK_COLUMNS, target_cols) // geo.wq))
+    for r0 in range(0, geo.oh, rows):
+        yield r0, min(geo.oh, r0 + rows)
 
 
 def _tap_matmul(x, w, bias, geo: WideGeometry, group: int, out, act) -> None:
@@ -111,52 +119,44 @@ def _tap_matmul(x, w, bias, geo: WideGeometry, group: int, out, act) -> None:
     og = o // group
     ntap = kh * kw
     wt = np.ascontiguousarray(w.reshape(group, og, cg, ntap).transpose(3, 0, 1, 2))  # (T, G, Og, Cg)
-    plen = geo.wide_len
-    cols = max(MIN_BLOCK_COLUMNS, CACHE_BLOCK_ELEMENTS // max(o, 1))
-    wide = np.empty((group, og, plen), dtype=out.dtype)
-    tmp_buf = np.empty((group, og, min(cols, plen)), dtype=out.dtype)
+    wq = geo.wq
     for b in range(x.shape[0]):
         flat = geo.flatten(x[b])
         flat = flat.reshape(flat.shape[0], group, cg, flat.shape[-1])
-        for p0 in range(0, plen, cols):
-            p1 = min(plen, p0 + cols)
-            # matmul into a contiguous buffer (numpy's BLAS path needs it), then accumulate
-            tmp = tmp_buf if p1 - p0 == tmp_buf.shape[-1] else np.empty((group, og, p1 - p0), dtype=out.dtype)
-            acc = wide[:, :, p0:p1]
+        for r0, r1 in _row_blocks(geo, CACHE_BLOCK_ELEMENTS // max(o, 1)):
+            p0, p1 = r0 * wq, r1 * wq
+            # matmul into contiguous buffers (numpy only uses BLAS for those), then accumulate
+            acc = tmp = None
             for t, (ph, off) in enumerate(geo.taps):
-                np.matmul(wt[t], flat[ph, :, :, off + p0:off + p1], out=tmp)
-                if t == 0:
-                    acc[...] = tmp
+                src = flat[ph, :, :, off + p0:off + p1]
+                if acc is None:
+                    acc = np.matmul(wt[t], src)
+                    tmp = np.empty_like(acc)
                 else:
+                    np.matmul(wt[t], src, out=tmp)
                     acc += tmp
-            _epilogue(wide.reshape(o, plen)[:, p0:p1], bias, act)
-        out[b] = geo.narrow(wide.reshape(o, plen))
+            acc = acc.reshape(o, p1 - p0)
+            _epilogue(acc, bias, act)
+            out[b, :, r0:r1] = acc.reshape(o, r1 - r0, wq)[:, :, : geo.ow]
 
 
 def _im2col(x, w, bias, geo: WideGeometry, out, act) -> None:
-    """Convolution with few input channels: im2col of contiguous shifted rows, one matmul per pixel block."""
+    """Convolution with few input channels: im2col of contiguous shifted rows, one matmul per block of rows."""
     o, c, kh, kw = w.shape
     ntap = kh * kw
     k = ntap * c
     wm = np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(o, k))  # tap-major, channel-minor
-    plen = geo.wide_len
-    cols = max(MIN_BLOCK_COLUMNS, IM2COL_BLOCK_ELEMENTS // k)
-    buf = np.empty((k, min(cols, plen)), dtype=out.dtype)
-    res = np.empty((o, min(cols, plen)), dtype=out.dtype)
-    wide = np.empty((o, plen), dtype=out.dtype)
+    wq = geo.wq
     for b in range(x.shape[0]):
         flat = geo.flatten(x[b])
-        for p0 in range(0, plen, cols):
-            p1 = min(plen, p0 + cols)
-            full = p1 - p0 == buf.shape[1]
-            blk = buf if full else np.empty((k, p1 - p0), dtype=out.dtype)
-            r = res if full else np.empty((o, p1 - p0), dtype=out.dtype)
+        for r0, r1 in _row_blocks(geo, IM2COL_BLOCK_ELEMENTS // k):
+            p0, p1 = r0 * wq, r1 * wq
+            cols = np.empty((k, p1 - p0), dtype=out.dtype)
             for t, (ph, off) in enumerate(geo.taps):
-                blk[t * c:(t + 1) * c] = flat[ph, :, off + p0:off + p1]
-            np.matmul(wm, blk, out=r)
+                cols[t * c:(t + 1) * c] = flat[ph, :, off + p0:off + p1]
+            r = np.matmul(wm, cols)
             _epilogue(r, bias, act)
-            wide[:, p0:p1] = r
-        out[b] = geo.narrow(wide)
+            out[b, :, r0:r1] = r.reshape(o, r1 - r0, wq)[:, :, : geo.ow]
 
 
 def conv2d(

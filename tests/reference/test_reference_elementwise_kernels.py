@@ -102,3 +102,12 @@ def test_cast_matches_onnxruntime(src, to):
         x = np.abs(x)
     (got,) = check_op("Cast", [x], {"to": to})
     assert got.dtype == to.numpy
+
+
+@pytest.mark.parametrize("kind", ["Sigmoid", "HardSigmoid", "HardSwish", "SiLU"])
+def test_blockwise_activations_match_onnxruntime(kind, monkeypatch):
+    """Large arrays are processed block by block (a small block size forces several, and a ragged last one)."""
+    from npuc.backends.reference import elementwise_kernels
+
+    monkeypatch.setattr(elementwise_kernels, "ACTIVATION_BLOCK_ELEMENTS", 16)
+    check_op(kind, [rand(2, 3, 5, 7) * 4])
