@@ -9,7 +9,8 @@ and a (seed, index) pair always gives the same image.
   light-on-dark, slight skew, blur and noise; a chosen fraction is rotated by
   180 degrees (label 1), the rest are upright (label 0).
 * `TextPageGenerator`: document-like pages (several lines of text on a paper
-  tone, some boxes) for the text detector, e.g. 640x640.
+  tone, some boxes) for the text detector, e.g. 640x640; `sample_with_boxes`
+  also returns each line's ground-truth box.
 
 Reuse from other tests or benchmarks by path::
 
@@ -163,10 +164,19 @@ class TextPageGenerator:
     noise: float = 3.0
 
     def sample(self, index: int) -> Image.Image:
+        return self.sample_with_boxes(index)[0]
+
+    def sample_with_boxes(self, index: int) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+        """The page number `index` and the ground-truth box (x0, y0, x1, y1) of each text line on it.
+
+        A box is the line's rendered text extent (pillow's textbbox) clipped to the page; lines
+        that run off the right edge keep their visible part. Same image as `sample(index)`.
+        """
         rng = np.random.default_rng([self.seed, 1_000_003, index])
         background, ink = _colors(rng)
         page = Image.new("RGB", (self.width, self.height), background)
         draw = ImageDraw.Draw(page)
+        boxes: list[tuple[int, int, int, int]] = []
         y = int(rng.integers(10, 40))
         while y < self.height - 30:
             size = int(rng.integers(14, 40))
@@ -174,11 +184,14 @@ class TextPageGenerator:
             x = int(rng.integers(10, max(11, self.width // 4)))
             text = random_text(rng, 2, 8)
             draw.text((x, y), text, font=font, fill=ink)
+            box = draw.textbbox((x, y), text, font=font)
+            clipped = (max(0, box[0]), max(0, box[1]), min(self.width, box[2]), min(self.height, box[3]))
+            if clipped[2] - clipped[0] > 2 and clipped[3] - clipped[1] > 2:
+                boxes.append(clipped)
             if rng.random() < 0.1:  # a ruled box around some lines (forms, tables)
-                box = draw.textbbox((x, y), text, font=font)
                 draw.rectangle((box[0] - 4, box[1] - 4, box[2] + 4, box[3] + 4), outline=ink, width=1)
             y += int(size * rng.uniform(1.3, 2.4))
-        return _finish(page, rng, self.noise)
+        return _finish(page, rng, self.noise), boxes
 
 
 def write_lines(folder: str | Path, count: int, seed: int = 0, rotate_fraction: float = 0.5) -> list[Path]:
