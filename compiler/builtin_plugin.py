@@ -22,6 +22,8 @@ BUILTIN_PASS_MODULES = (
     "prune_tail",
     "prune_outputs",
     "eliminate_dead_code",
+    "normalization",
+    "quantization_overrides",
     "calibrate",
     "quantize",
     "insert_dtype_conversions",
