@@ -18,7 +18,14 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from npuc.backends.reference.kernels import FLOAT_KERNELS, INPLACE_KERNELS, Kernel, describe_inputs, kernel_failure, kernel_for
+from npuc.backends.reference.kernels import (
+    FLOAT_KERNELS,
+    INPLACE_KERNELS,
+    Kernel,
+    describe_inputs,
+    kernel_failure,
+    kernel_for,
+)
 from npuc.errors import ExecutionError
 from npuc.ir.graph import Graph
 from npuc.ir.op import Op

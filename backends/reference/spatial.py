@@ -72,7 +72,9 @@ class WideGeometry:
         sh, sw = (int(s) for s in strides)
         dh, dw = (int(d) for d in dilations)
         pt, pl, pb, pr = (int(p) for p in pads)
-        hp, wp = max(h + pt + pb, (oh - 1) * sh + dh * (kh - 1) + 1), max(w + pl + pr, (ow - 1) * sw + dw * (kw - 1) + 1)
+        # padded extent actually read (ceil-mode pooling windows may overhang the explicit padding)
+        hp = max(h + pt + pb, (oh - 1) * sh + dh * (kh - 1) + 1)
+        wp = max(w + pl + pr, (ow - 1) * sw + dw * (kw - 1) + 1)
         hq, wq = -(-hp // sh), -(-wp // sw)
         taps = []
         for ky in range(kh):

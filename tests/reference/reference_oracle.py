@@ -74,7 +74,9 @@ def _onnx_nodes(kind: str, attrs: dict, ins: list[str], outs: list[str], arrays:
     a = attrs
     if kind in ("Conv", "ConvTranspose"):
         w = arrays[1]
-        extra = {"output_padding": list(a["output_padding"])} if kind == "ConvTranspose" and "output_padding" in a else {}
+        extra = {}
+        if kind == "ConvTranspose" and "output_padding" in a:
+            extra["output_padding"] = list(a["output_padding"])
         b.node(kind, ins, ["pre"], kernel_shape=list(w.shape[2:]), strides=list(a.get("strides", (1, 1))),
                pads=list(a.get("pads", (0, 0, 0, 0))), dilations=list(a.get("dilations", (1, 1))),
                group=int(a.get("group", 1)), **extra)
@@ -179,7 +181,8 @@ def run_onnxruntime(kind: str, arrays: Sequence[np.ndarray | None], attrs: dict,
     return sess.run(outs, feeds)
 
 
-def run_npuc(kind: str, arrays: Sequence[np.ndarray | None], attrs: dict, const: Sequence[int] = ()) -> list[np.ndarray]:
+def run_npuc(kind: str, arrays: Sequence[np.ndarray | None], attrs: dict,
+             const: Sequence[int] = ()) -> list[np.ndarray]:
     """Build a one-op IR graph (ports in `const` as constants) and run it with the reference executor."""
     g = Graph(f"one_{kind}")
     tensors = []
