@@ -81,25 +81,33 @@ def _run(passes, graph: Graph, ctx, req: CompileRequest, stage: str, records: li
     records.extend(getattr(result, "records", []) or [])
 
 
-def compile_model(req: CompileRequest) -> CompileResult:
-    """Run the whole pipeline. Raises NpucError subclasses with messages a user can act on."""
-    from npuc.backends.npu.emit import emit
-    from npuc.backends.npu.lower import lower
-    from npuc.backends.npu.target import load_target
-    from npuc.backends.npu.timing import estimate, layer_work_from_graph
-    from npuc.calibration import apply_encodings, insert_normalization
+@dataclass
+class FloatStage:
+    """The model after import and the float rewrites, with what the script set for later stages."""
+
+    native: Graph
+    graph: Graph  # fp-optimized; later stages rewrite it in place
+    pipeline: Any  # npuc.script_config.PipelineSettings or None
+    ctx: Any  # npuc.passes.base.PassContext shared by every stage
+    stages: _Stages
+    warnings: list[str]
+    records: list
+
+
+def build_float(req: CompileRequest) -> FloatStage:
+    """Import the model and run the float rewrites (cleanup, normalization, script float passes)."""
+    from npuc.calibration import insert_normalization
     from npuc.frontends import load_model
     from npuc.passes.base import PassContext
-    from npuc.passes.manager import build_pipeline, default_pipeline
+    from npuc.passes.manager import default_pipeline
     from npuc.script import bind, layers_from_graph, parse_file
     from npuc.script_config import import_settings, pipeline_settings, script_registry
 
     stages = _Stages()
     warnings: list[str] = []
     records: list = []
-    target = load_target(req.target, req.target_paths)  # fail fast on a bad target name
-
     with stages("import"):
+        check_script_path(req.script)
         script = parse_file(req.script) if req.script else None
         registry = script_registry()
         shapes, outputs = {}, []
@@ -125,33 +133,48 @@ def compile_model(req: CompileRequest) -> CompileResult:
                 for name in inputs or [None]:
                     insert_normalization(graph, mean, std, input_name=name)
             _run(pipeline.float_passes, graph, ctx, req, "2-float-passes", records)
-        fp_optimized = graph.copy()
+    return FloatStage(native, graph, pipeline, ctx, stages, warnings, records)
+
+
+def compile_model(req: CompileRequest) -> CompileResult:
+    """Run the whole pipeline. Raises NpucError subclasses with messages a user can act on."""
+    from npuc.backends.npu.emit import emit
+    from npuc.backends.npu.lower import lower
+    from npuc.backends.npu.target import load_target
+    from npuc.backends.npu.timing import estimate, layer_work_from_graph
+    from npuc.calibration import apply_encodings
+    from npuc.passes.manager import build_pipeline
+    from npuc.quantization.config import QuantConfig
+
+    target = load_target(req.target, req.target_paths)  # fail fast on a bad target name
+    fs = build_float(req)
+    graph, pipeline, ctx, stages, records = fs.graph, fs.pipeline, fs.ctx, fs.stages, fs.records
+    fp_optimized = graph.copy()
+    ctx.set("float_graph", fp_optimized)
 
     with stages("calibrate"):
         overrides = ([req.overrides] if req.overrides else []) + (pipeline.overrides if pipeline else [])
         for path in overrides:
             apply_encodings(graph, path)
         calibrate_options = dict(pipeline.calibrate_options) if pipeline else {}
-        if req.calib is None:
-            if not overrides:
-                raise NpucError(
-                    "no calibration data: quantization needs activation ranges. Give a calibration set with "
-                    "--calib (a folder, a glob like 'calib/*.jpg', or .npy/.npz files; 32-96 items is typical), "
-                    "or fixed encodings with --quantization-overrides enc.json / quantization_overrides(...) "
-                    "in the script.")
-            ctx.set("calibration", "overrides")
-        else:
+        fixed = bool(graph.meta.get("fixed_encodings"))
+        if req.calib is not None:
             ctx.options["calibration_data"] = req.calib
             if req.preprocessing is not None:
                 ctx.options["preprocessing"] = req.preprocessing
             _run(build_pipeline([("calibrate", calibrate_options)]), graph, ctx, req, "3-calibrate", records)
+        elif overrides or fixed:
+            ctx.set("calibration", "fixed encodings")
+        else:
+            raise NpucError(
+                "no calibration data: quantization needs activation ranges. Give a calibration set with "
+                "--calib (a folder, a glob like 'calib/*.jpg', or .npy/.npz files; 32-96 items is typical), "
+                "or fixed encodings with --quantization-overrides enc.json / quantization_overrides(...) "
+                "in the script.")
 
     with stages("quantize"):
-        from npuc.quantization.config import QuantConfig
-
         options = {**(pipeline.quantize_options if pipeline else {}), **req.quantize_options}
-        config = pipeline.quant_config if pipeline else QuantConfig()
-        ctx.set("quant_config", config)
+        ctx.set("quant_config", pipeline.quant_config if pipeline else QuantConfig())
         passes = build_pipeline([("quantize", options), "insert_dtype_conversions"])
         passes += pipeline.post_passes if pipeline else []
         _run(passes, graph, ctx, req, "4-quantize", records)
@@ -164,7 +187,8 @@ def compile_model(req: CompileRequest) -> CompileResult:
     with stages("timing"):
         report = estimate(layer_work_from_graph(graph), target)
 
-    return CompileResult(native, fp_optimized, graph, program, binary, report, stages.seconds, warnings, records)
+    return CompileResult(fs.native, fp_optimized, graph, program, binary, report, stages.seconds, fs.warnings,
+                         records)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

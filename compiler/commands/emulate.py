@@ -2,10 +2,10 @@
 
     npuc emulate MODEL [-s SCRIPT] --calib DATA --mode quantized --input x.npy [--input-shape x=1,3,48,192] [-o out.npz]
 
-The quantized mode calibrates on DATA (folder, glob, .npy/.npz or images, through
-npuc.calibration), applies the script's `quantization_param(...)`/`data_type(...)`
-per-layer settings and `calibration(method=...)`, quantizes and runs the integer
-reference executor. Outputs are printed (shape, dtype, min/max) and saved with -o.
+The modes run the same pipeline as `npuc compile` (the script applies in full):
+native is the model as imported, fp_optimized after the float rewrites, and
+quantized after calibration on DATA and quantization, run by the integer
+reference executor (bit-exact with the simulator). Outputs are printed (shape, dtype, min/max) and saved with -o.
 """
 from __future__ import annotations
 
@@ -54,50 +54,42 @@ def _feeds(graph, specs: list[str]) -> dict[str, np.ndarray]:
     return feeds
 
 
-def quant_config_from_script(path: str, graph):
-    """QuantConfig and calibration method from a script's quantization_param / data_type / calibration lines."""
-    from npuc.quantization.config import QuantConfig
-    from npuc.script import bind, default_registry, layers_from_graph, parse_file
-
-    bound = bind(parse_file(path), default_registry(), layers_from_graph(graph))
-    config = QuantConfig()
-    method = "minmax"
-    for d in bound.effective():
-        layers = d.selected() or ()
-        settings = d.settings()
-        if d.name == "quantization_param":
-            if settings.get("precision_mode"):
-                config.set_precision_mode(layers, settings["precision_mode"])
-            if settings.get("bias_mode"):
-                config.set_bias_mode(layers, settings["bias_mode"])
-        elif d.name == "data_type":
-            config.set_data_type(layers, str(d.value("dtype")))
-        elif d.name == "calibration" and settings.get("method"):
-            method = str(settings["method"])
-    return config, method
+def _normalized(feeds: dict[str, np.ndarray], records: dict) -> dict[str, np.ndarray]:
+    """Apply (x - mean) / std of the script's normalization to raw inputs, so every mode takes the same input."""
+    out = dict(feeds)
+    for name, rec in records.items():
+        if name in out:
+            x = out[name].astype(np.float32)
+            shape = [1] * x.ndim
+            shape[rec["axis"]] = -1
+            mean = np.asarray(rec["mean"], np.float32).reshape(shape if len(rec["mean"]) > 1 else ())
+            std = np.asarray(rec["std"], np.float32).reshape(shape if len(rec["std"]) > 1 else ())
+            out[name] = (x - mean) / std
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from npuc.backends.reference.emulation import Emulator, quantize_for_emulation, run_float_passes
-    from npuc.frontends import load_model
-    from npuc.frontends.onnx import parse_input_shapes
+    from npuc.backends.reference.executor import run_graph
+    from npuc.backends.reference.quantized_executor import run_quantized
+    from npuc.driver import CompileRequest, build_float, compile_model
+    from npuc.frontends import parse_input_shapes
 
-    shapes = parse_input_shapes(args.input_shape) if args.input_shape else None
-    graph = load_model(args.model, input_shapes=shapes)
-    feeds = _feeds(graph, args.input)
-    emulator = Emulator(graph)
-    if args.mode != "native":
-        emulator.fp_optimized = run_float_passes(graph)
+    request = CompileRequest(
+        model=Path(args.model), script=Path(args.script) if args.script else None, calib=args.calib,
+        input_shapes=parse_input_shapes(args.input_shape),
+    )
     if args.mode == "quantized":
         if not args.calib:
             raise NpucError("quantized emulation needs calibration data: give --calib DATA")
-        from npuc.calibration.dataset import open_calibration_set
-
-        config, method = quant_config_from_script(args.script, emulator.fp_optimized) if args.script else (None, "minmax")
-        calib = open_calibration_set(args.calib, emulator.fp_optimized, None)
-        items = (feeds_ for _, feeds_ in calib.iter_items())
-        emulator.quantized = quantize_for_emulation(emulator.fp_optimized, items, config, method)
-    outs = emulator.run(args.mode, feeds, dequantize=not args.no_dequantize)
+        graph = compile_model(request).quantized
+        outs = run_quantized(graph, _feeds(graph, args.input), dequantize=not args.no_dequantize)
+    else:
+        stage = build_float(request)
+        graph = stage.native if args.mode == "native" else stage.graph
+        feeds = _feeds(graph, args.input)
+        if args.mode == "native":  # the script's normalization is not in the imported model: apply it here
+            feeds = _normalized(feeds, stage.graph.meta.get("normalization", {}))
+        outs = run_graph(graph, feeds)
     for name, value in outs.items():
         print(f"{name}: {value.dtype}{list(value.shape)} min {value.min():.6g} max {value.max():.6g}")
     if args.output:
