@@ -1,0 +1,205 @@
+"""Pooling and reductions (docs/numerics.md section 8).
+
+MaxPool / GlobalMaxPool / ReduceMax / ReduceMin select values (exact in any type),
+then rescale unless the encodings are equal. AveragePool / GlobalAveragePool /
+ReduceMean / ReduceSum sum ``q - z_in`` in int64 (padding adds 0) and requantize
+with the multiplier of ``s_in / (s_out * count)`` (one per output position when
+border windows count fewer inputs).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from npuc.backends.npu.sim.arith import requant
+from npuc.backends.npu.sim.context import LayerContext, Step
+from npuc.backends.npu.sim.elementwise import Rescale
+
+
+@njit(cache=True)
+def _max_pool(x, kh, kw, sh, sw, dh, dw, pt, pl, lowest, out):
+    n_, c_, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for n in range(n_):
+        for c in range(c_):
+            for oy in range(oh):
+                for ox in range(ow):
+                    m = lowest
+                    for ky in range(kh):
+                        iy = oy * sh + ky * dh - pt
+                        if iy < 0 or iy >= h:
+                            continue
+                        for kx in range(kw):
+                            ix = ox * sw + kx * dw - pl
+                            if ix < 0 or ix >= w:
+                                continue
+                            v = np.int64(x[n, c, iy, ix])
+                            if v > m:
+                                m = v
+                    out[n, c, oy, ox] = m
+
+
+@njit(cache=True)
+def _average_pool(x, zi, kh, kw, sh, sw, pt, pl, M, S, per_pos, zo, lo, hi, out):
+    n_, c_, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for n in range(n_):
+        for c in range(c_):
+            for oy in range(oh):
+                for ox in range(ow):
+                    acc = np.int64(0)
+                    for ky in range(kh):
+                        iy = oy * sh + ky - pt
+                        if iy < 0 or iy >= h:
+                            continue
+                        for kx in range(kw):
+                            ix = ox * sw + kx - pl
+                            if ix < 0 or ix >= w:
+                                continue
+                            acc += np.int64(x[n, c, iy, ix]) - zi
+                    k = oy * ow + ox if per_pos else 0
+                    out[n, c, oy, ox] = requant(acc, M[k], S[k], zo, lo, hi)
+
+
+@njit(cache=True)
+def _requant_flat(acc, M, S, zo, lo, hi, out):
+    for i in range(acc.size):
+        out[i] = requant(acc[i], M, S, zo, lo, hi)
+
+
+@njit(cache=True)
+def _global_sum(x, zi, out):
+    """x: (rows, n) -> out[r] = sum_j (x[r, j] - zi) in int64."""
+    rows, n = x.shape
+    for r in range(rows):
+        s = np.int64(0)
+        for j in range(n):
+            s += np.int64(x[r, j]) - zi
+        out[r] = s
+
+
+def _pool_geometry(ctx: LayerContext) -> tuple[int, ...]:
+    chk = ctx.check
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    chk.need(x is not None and x.ndim == 4 and out.ndim == 4 and x.shape[:2] == out.shape[:2],
+             "pooling needs 4-D NCHW input and output with equal N, C")
+    a = ctx.attrs
+    kh, kw = (int(v) for v in a["kernel"])
+    sh, sw = (int(v) for v in a["strides"])
+    dh, dw = (int(v) for v in a.get("dilations", (1, 1)))
+    pt, pl, _, _ = (int(v) for v in a["pads"])
+    chk.need(min(kh, kw, sh, sw, dh, dw) >= 1 and pt >= 0 and pl >= 0, "bad pooling geometry")
+    return kh, kw, sh, sw, dh, dw, pt, pl
+
+
+def _with_rescale(ctx: LayerContext, compute, temp_dtype: np.dtype) -> Step:
+    """Run `compute(dest)` into the output (identity encodings) or a temp that is then rescaled."""
+    r = Rescale(ctx)
+    out = ctx.outputs[0]
+    if r.identity and temp_dtype == out.dtype:
+        return lambda: compute(out)
+    tmp = np.empty(out.shape, temp_dtype)
+    tf, of = tmp.reshape(-1), out.reshape(-1)
+
+    def step() -> None:
+        compute(tmp)
+        r.apply(tf, of)
+    return step
+
+
+def prepare_max_pool(ctx: LayerContext) -> Step:
+    kh, kw, sh, sw, dh, dw, pt, pl = _pool_geometry(ctx)
+    x = ctx.inputs[0]
+    ctx.check.need(x.dtype.kind in "iu", "input must be an integer tensor")
+    lowest = int(np.iinfo(x.dtype).min)
+    return _with_rescale(ctx, lambda dest: _max_pool(x, kh, kw, sh, sw, dh, dw, pt, pl, lowest, dest), x.dtype)
+
+
+def _axes(ctx: LayerContext) -> tuple[tuple[int, ...], bool]:
+    x = ctx.inputs[0]
+    if ctx.kind in ("GlobalMaxPool", "GlobalAveragePool"):
+        return tuple(range(2, x.ndim)), True
+    axes = ctx.attrs.get("axes")
+    rank = x.ndim
+    if axes is None:
+        return tuple(range(rank)), bool(ctx.attrs.get("keepdims", True))
+    ctx.check.need(all(-rank <= int(a) < rank for a in axes), f"axes {axes} out of range for rank {rank}")
+    return tuple(sorted({int(a) % rank for a in axes})), bool(ctx.attrs.get("keepdims", True))
+
+
+def prepare_reduce_select(ctx: LayerContext) -> Step:
+    """GlobalMaxPool, ReduceMax, ReduceMin: numpy's integer max/min (exact), then rescale."""
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    ctx.check.need(x is not None and x.dtype.kind in "iu" and x.size > 0, "input must be a non-empty integer tensor")
+    axes, keep = _axes(ctx)
+    fn = np.min if ctx.kind == "ReduceMin" else np.max
+    shape = np.amax(np.broadcast_to(np.int8(0), x.shape), axis=axes, keepdims=keep).shape
+    ctx.check.need(tuple(shape) == out.shape, f"reduction gives {shape}, output is {out.shape}")
+
+    def compute(dest: np.ndarray) -> None:
+        fn(x, axis=axes, keepdims=keep, out=dest.reshape(shape))
+    return _with_rescale(ctx, compute, x.dtype)
+
+
+def _average_multiplier(ctx: LayerContext, positions: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    chk = ctx.check
+    M, S = chk.multiplier()
+    chk.need(M.size in (1, positions), f"{M.size} multipliers for {positions} output positions")
+    return M.reshape(-1), S.reshape(-1), M.size > 1
+
+
+def prepare_average_pool(ctx: LayerContext) -> Step:
+    kh, kw, sh, sw, _, _, pt, pl = _pool_geometry(ctx)
+    chk = ctx.check
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    chk.need(x.dtype.kind in "iu", "input must be an integer tensor")
+    M, S, per_pos = _average_multiplier(ctx, out.shape[2] * out.shape[3])
+    zi = int(chk.zero_points("input_zero_point", 1)[0])
+    zo, lo, hi = chk.output_clamp(ctx.out_dtype())
+
+    def step() -> None:
+        _average_pool(x, zi, kh, kw, sh, sw, pt, pl, M, S, per_pos, zo, lo, hi, out)
+    return step
+
+
+def prepare_reduce_sum(ctx: LayerContext) -> Step:
+    """GlobalAveragePool, ReduceMean, ReduceSum: int64 sum of (q - z_in) over the axes, then requantize."""
+    chk = ctx.check
+    x, out = ctx.inputs[0], ctx.outputs[0]
+    chk.need(x is not None and x.dtype.kind in "iu", "input must be an integer tensor")
+    axes, keep = _axes(ctx)
+    M, S, per_pos = _average_multiplier(ctx, 1)
+    zi = int(chk.zero_points("input_zero_point", 1)[0])
+    zo, lo, hi = chk.output_clamp(ctx.out_dtype())
+    shape = np.sum(np.broadcast_to(np.int8(0), x.shape), axis=axes, keepdims=keep).shape
+    chk.need(tuple(shape) == out.shape, f"reduction gives {shape}, output is {out.shape}")
+    of = out.reshape(-1)
+    trailing = axes == tuple(range(x.ndim - len(axes), x.ndim))
+    M0, S0 = int(M[0]), int(S[0])
+    acc = np.empty(out.size, np.int64)
+    if trailing and x.ndim:
+        n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        x2 = np.ascontiguousarray(x).reshape(out.size, n)
+
+        def step() -> None:
+            _global_sum(x2, zi, acc)
+            _requant_flat(acc, M0, S0, zo, lo, hi, of)
+        return step
+
+    def step() -> None:
+        s = np.sum(x, axis=axes, keepdims=keep, dtype=np.int64)
+        s -= zi * (x.size // max(out.size, 1))
+        _requant_flat(np.ascontiguousarray(s).reshape(-1), M0, S0, zo, lo, hi, of)
+    return step
+
+
+PREPARERS = {
+    "MaxPool": prepare_max_pool,
+    "GlobalMaxPool": prepare_reduce_select,
+    "ReduceMax": prepare_reduce_select,
+    "ReduceMin": prepare_reduce_select,
+    "AveragePool": prepare_average_pool,
+    "GlobalAveragePool": prepare_reduce_sum,
+    "ReduceMean": prepare_reduce_sum,
+    "ReduceSum": prepare_reduce_sum,
+}
