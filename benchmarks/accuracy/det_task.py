@@ -1,0 +1,89 @@
+"""PP-OCRv4 text detector (ch_PP-OCRv4_det): precision / recall / F1 at IoU 0.5 on rendered pages.
+
+The probability map is decoded into boxes by rapidocr's own DB post-processing
+(`DBPostProcess` with rapidocr's settings: threshold 0.3, box threshold 0.5,
+unclip ratio 1.6, dilation, fast box score) followed by its box filter
+(`TextDetector.filter_tag_det_res`). Detections are matched one-to-one to the
+ground-truth line boxes, greedily by decreasing IoU (polygon IoU, shapely);
+a match needs IoU >= 0.5. Counts are summed over all pages (micro average).
+"""
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from rapidocr_onnxruntime.ch_ppocr_det.text_detect import TextDetector
+from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
+from shapely.geometry import Polygon, box as shapely_box
+
+import data
+
+NAME = "det"
+MODEL = Path(str(importlib.resources.files("rapidocr_onnxruntime") / "models" / "ch_PP-OCRv4_det_infer.onnx"))
+INPUT = "x"
+SHAPE = data.DET_SHAPE
+METRIC = "F1 %"
+#: pages evaluated: full run / --quick
+ITEMS, QUICK_ITEMS = 40, 10
+IOU = 0.5
+
+_POST = DBPostProcess(thresh=0.3, box_thresh=0.5, max_candidates=1000, unclip_ratio=1.6,
+                      score_mode="fast", use_dilation=True)
+
+
+def eval_items(count: int) -> list[data.DetItem]:
+    return data.det_eval_items(count)
+
+
+def calibration(folder: Path, count: int) -> Path:
+    return data.det_calibration(folder, count)
+
+
+def head_layers(ops: Sequence) -> list[str]:
+    """The DB head: everything after the last Concat (the FPN merge), i.e. the conv/deconv/sigmoid tail."""
+    last = max(i for i, op in enumerate(ops) if op.kind == "Concat")
+    return [op.name for op in ops[last + 1:]]
+
+
+def detect(prob: np.ndarray) -> list[np.ndarray]:
+    """Boxes (4x2 points) from the (1, 1, H, W) probability map, as rapidocr's TextDetector returns them."""
+    prob = np.asarray(prob, dtype=np.float32).reshape(1, 1, SHAPE[2], SHAPE[3])
+    boxes, _ = _POST(prob, (SHAPE[2], SHAPE[3]))
+    detector = TextDetector.__new__(TextDetector)  # only its stateless box filter is used
+    return list(detector.filter_tag_det_res(boxes, (SHAPE[2], SHAPE[3])))
+
+
+def match(pred: Sequence[np.ndarray], truth: Sequence[tuple[int, int, int, int]], iou: float = IOU) -> int:
+    """Number of one-to-one matches with IoU >= `iou` (greedy by decreasing IoU)."""
+    polys = [Polygon(p).buffer(0) for p in pred]
+    gts = [shapely_box(*b) for b in truth]
+    pairs = []
+    for i, p in enumerate(polys):
+        for j, g in enumerate(gts):
+            inter = p.intersection(g).area
+            if inter > 0:
+                pairs.append((inter / (p.area + g.area - inter), i, j))
+    used_p, used_g, hits = set(), set(), 0
+    for value, i, j in sorted(pairs, reverse=True):
+        if value < iou:
+            break
+        if i not in used_p and j not in used_g:
+            used_p.add(i), used_g.add(j)
+            hits += 1
+    return hits
+
+
+def score(outputs: Sequence[np.ndarray], items: Sequence[data.DetItem]) -> dict[str, float]:
+    """Precision, recall and F1 (%) at IoU 0.5 over all pages."""
+    tp = n_pred = n_true = 0
+    for prob, item in zip(outputs, items):
+        pred = detect(prob)
+        tp += match(pred, item.boxes)
+        n_pred += len(pred)
+        n_true += len(item.boxes)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"F1 %": 100 * f1, "precision %": 100 * precision, "recall %": 100 * recall}
