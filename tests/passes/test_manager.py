@@ -142,7 +142,7 @@ def test_dump_dir_is_cleaned_and_numbered(tmp_path):
     PassManager(default_pipeline(), [DumpIR(tmp_path)]).run(_graph())
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names[0] == "00-input.npuir" and "05-old.npuir" not in names and "notes.txt" in names
-    assert names[1:8] == [f"{i:02d}-{n}.npuir" for i, n in enumerate(DEFAULT_CLEANUP, 1)]
+    assert names[1:1 + len(DEFAULT_CLEANUP)] == [f"{i:02d}-{n}.npuir" for i, n in enumerate(DEFAULT_CLEANUP, 1)]
 
 
 def test_parse_pipeline_with_options():
@@ -167,7 +167,7 @@ def test_parse_pipeline_errors(text, msg):
 def test_truncate_after():
     p = default_pipeline()
     assert [x.name for x in truncate_after(p, "fold_batchnorm")] == list(DEFAULT_CLEANUP[:3])
-    assert len(truncate_after(p, "fold_constants#2")) == 6
+    assert len(truncate_after(p, "fold_constants#2")) == DEFAULT_CLEANUP.index("fold_constants", 1) + 1
     assert truncate_after(p, "input") == []
     with pytest.raises(PassError, match="runs 0 time"):
         truncate_after(p, "prune_tail")

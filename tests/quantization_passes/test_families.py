@@ -6,7 +6,7 @@ import pytest
 
 from npuc.ir.dtypes import DType
 from npuc.ir.graph import Graph
-from conftest import compare, quantize_graph
+from quant_testing import compare, quantize_graph
 
 F32 = DType.FLOAT32
 

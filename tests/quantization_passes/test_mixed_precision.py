@@ -7,7 +7,7 @@ from npuc.ir.dtypes import DType
 from npuc.ir.graph import Graph
 from npuc.ir.printer import to_text
 from npuc.quantization.config import QuantConfig
-from conftest import compare, quantize_graph
+from quant_testing import compare, quantize_graph
 
 F32 = DType.FLOAT32
 

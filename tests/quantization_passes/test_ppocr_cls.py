@@ -11,7 +11,7 @@ from npuc.backends.reference.emulation import prepare_emulation
 from npuc.frontends.onnx import load_onnx
 from npuc.ir.printer import to_text
 from npuc.quantization.config import QuantConfig
-from conftest import snr_db
+from quant_testing import snr_db
 from text_lines import render_text_lines
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from npuc.script.options import Kind, LayerSelection
 from npuc.script.parser import parse, parse_file
 from npuc.script.registry import builtin_registry, default_registry
 
-from conftest import CORPUS
+from script_testing import CORPUS
 
 
 def bind_text(text, registry, layers=None, strict=False, file="s.alls"):
@@ -67,7 +67,7 @@ def test_spec_example_binds(registry):
         ("{Concat_155...}", ("Concat_155", "conv40", "fc1", "output_layer1")),
         ("{yolov5s/conv40...}", ("conv40", "fc1", "output_layer1")),
         ("{conv1, fc1...}", ("conv1", "fc1", "output_layer1")),
-        ("{*}", tuple(l.name for l in __import__("conftest").synthetic_layers())),
+        ("{*}", tuple(l.name for l in __import__("script_testing").synthetic_layers())),
         ("net/*", ("conv1", "relu1", "conv2", "conv3", "conv10", "fused_conv_bn", "fc1")),
         ('"conv2"', ("conv2",)),
     ],

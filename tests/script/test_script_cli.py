@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CORPUS, ppocr_cls_model
+from script_testing import CORPUS, ppocr_cls_model
 
 
 def write(tmp_path, text: str, name: str = "model.alls"):

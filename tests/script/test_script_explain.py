@@ -10,7 +10,7 @@ from npuc.script.binder import bind
 from npuc.script.explain import explain_rows, layer_rows, render_explain
 from npuc.script.parser import parse
 
-from conftest import ppocr_cls_model
+from script_testing import ppocr_cls_model
 
 SCRIPT = """\
 normalization1 = normalization([127.5], [127.5])

@@ -6,7 +6,7 @@ import pytest
 from npuc.script import ast
 from npuc.script.parser import parse, parse_file
 
-from conftest import CORPUS
+from script_testing import CORPUS
 
 
 def one(text: str) -> ast.Statement:

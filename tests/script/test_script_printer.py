@@ -9,7 +9,7 @@ from npuc.script import ast
 from npuc.script.parser import parse, parse_file
 from npuc.script.printer import print_script
 
-from conftest import CORPUS, GOLDEN, UPDATE_GOLDEN
+from script_testing import CORPUS, GOLDEN, UPDATE_GOLDEN
 
 
 def dump(node, indent: int = 0) -> str:

@@ -1,0 +1,72 @@
+"""fuse_matmul_bias: MatMul by a constant matrix (+ Add of a constant vector) becomes one Gemm with a bias.
+
+Exporters write fully connected layers as ``Add(MatMul(x, W), b)``. As a Gemm
+the bias is added in the accumulator (one requantization instead of two after
+quantization), and the layer is priced and quantized per output channel like
+any other fully connected layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from npuc.ir.graph import Graph
+from npuc.ir.op import Op
+from npuc.passes.base import Pass, PassContext, PassResult
+from npuc.passes.rewrite import absorb_consumer, merge_origins, sole_reader
+
+
+def _bias_vector(graph: Graph, gemm: Op) -> tuple[Op, np.ndarray] | None:
+    """The Add reading only the Gemm output with a constant (M,) or (1, M) vector, and that vector."""
+    out = graph.outputs_of(gemm)[0]
+    add = sole_reader(graph, out)
+    if add is None or add.kind != "Add":
+        return None
+    ins = graph.inputs_of(add)
+    other = ins[1] if ins[0] is out else ins[0]
+    if other is None or other is out or not other.is_const:
+        return None
+    m = out.shape[1]
+    if other.shape not in ((m,), (1, m)) or graph.outputs_of(add)[0].shape != out.shape:
+        return None
+    return add, np.asarray(other.data, np.float64).reshape(m)
+
+
+@dataclass(frozen=True)
+class FuseMatmulBias(Pass):
+    """Turn MatMul(x, constant W) [+ constant bias Add] into Gemm(x, W^T, bias)."""
+
+    name: ClassVar[str] = "fuse_matmul_bias"
+
+    def run(self, graph: Graph, ctx: PassContext) -> PassResult:
+        converted = biases = 0
+        for op in graph.ops():
+            if op.kind not in ("MatMul", "Gemm") or op.attrs.get("activation") is not None:
+                continue
+            ins = graph.inputs_of(op)
+            x, w = ins[0], ins[1]
+            out = graph.outputs_of(op)[0]
+            if op.kind == "MatMul":
+                if not w.is_const or w.rank != 2 or x.rank != 2:
+                    continue
+                name, origin = op.name, op.origin or (op.name,)
+                weight = graph.add_const(f"{name}.weight", np.ascontiguousarray(w.data.T), dtype=w.dtype)
+                graph.remove_op(op, remove_outputs=False)
+                op = graph.add_op("Gemm", [x, weight], name=name, origin=origin, outputs=[out])
+                converted += 1
+                ins = graph.inputs_of(op)
+            has_bias = len(ins) > 2 and ins[2] is not None
+            found = _bias_vector(graph, op)
+            if found is None or (has_bias and not ins[2].is_const):
+                continue
+            add, vec = found
+            old = np.asarray(ins[2].data, np.float64) if has_bias else np.zeros_like(vec)
+            bias = graph.add_const(f"{op.name}.bias", (old + vec).astype(out.dtype.numpy), dtype=out.dtype)
+            graph.set_input(op, 2, bias)
+            op.origin = merge_origins(op, add)
+            absorb_consumer(graph, out, add)
+            biases += 1
+        graph.remove_unused_tensors()
+        return PassResult.from_counts(converted=converted, biases_fused=biases)
