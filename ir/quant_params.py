@@ -29,6 +29,8 @@ class QuantParams:
             raise ValueError("per-tensor QuantParams has exactly one scale")
         if any(not (s > 0.0) or not np.isfinite(s) for s in self.scale):
             raise ValueError(f"quantization scales must be finite and > 0, got {self.scale}")
+        if self.bits not in (4, 8, 16, 32):
+            raise ValueError(f"quantization to {self.bits} bits is not supported (4, 8, 16 or 32)")
         lo, hi = self.qmin, self.qmax
         if any(z < lo or z > hi for z in self.zero_point):
             raise ValueError(f"zero points {self.zero_point} outside [{lo}, {hi}]")
@@ -47,11 +49,11 @@ class QuantParams:
 
     @property
     def qmin(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
+        return self.dtype.qmin
 
     @property
     def qmax(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+        return self.dtype.qmax
 
     @property
     def is_per_channel(self) -> bool:
