@@ -6,6 +6,7 @@ defaults), calibrated on exactly the arrays npuc calibrates on (a stacked
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,17 @@ class StackReader(CalibrationDataReader):
 
 def ort_quantize(model: Path, out: Path, input_name: str, stack: np.ndarray, method: str) -> Path:
     """quantize_static(QDQ, per-channel) of `model` into `out`; method 'minmax' or 'entropy'."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its per-weight advice ("consider pre-processing") goes to the root logger
+    try:
+        _quantize(model, out, input_name, stack, method)
+    finally:
+        root.setLevel(level)
+    return out
+
+
+def _quantize(model: Path, out: Path, input_name: str, stack: np.ndarray, method: str) -> None:
     quantize_static(
         str(model), str(out), StackReader(input_name, stack),
         quant_format=QuantFormat.QDQ, per_channel=True,
@@ -45,4 +57,3 @@ def ort_quantize(model: Path, out: Path, input_name: str, stack: np.ndarray, met
         # (not for minmax: onnxruntime 1.2x/1.3x then fails with "No data is collected" when 16 divides N)
         extra_options={"CalibMaxIntermediateOutputs": 16} if method == "entropy" else {},
     )
-    return out
