@@ -5,6 +5,7 @@ The module list is explicit (order = order in `npuc --help`)."""
 COMMAND_MODULES = (
     "compile",
     "emulate",
+    "export",
     "check",
     "dump",
     "passes",

@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target-path", action="append", default=[], type=Path, help="folder of extra target .toml files")
     p.add_argument("--quantization-overrides", type=Path, help="AIMET-format encodings JSON to fix ranges")
     p.add_argument("--export-encodings", type=Path, help="write the chosen encodings (AIMET format) here")
+    p.add_argument("--export-onnx", type=Path, metavar="FILE", help="also write the quantized model as QDQ ONNX")
+    p.add_argument("--export-onnx-float", type=Path, metavar="FILE",
+                   help="also write the optimized float graph (after folding/CLE) as ONNX")
     p.add_argument("--channel-order", choices=("RGB", "BGR", "GRAY"), help="channel order of calibration images")
     p.add_argument("--letterbox", choices=("center", "topleft"), default=None,
                    help="where calibration images sit in the letterbox bands (aspect ratio is always kept)")
@@ -57,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
         raise NpucError(f"output '{args.output}' exists and is not a folder")
     result = compile_model(request)
     files = write_outputs(result, args.output, args.export_encodings)
+    if args.export_onnx or args.export_onnx_float:
+        from npuc.export import export_float_onnx, export_qdq_onnx, save_onnx
+
+        if args.export_onnx:
+            files["qdq_onnx"] = save_onnx(export_qdq_onnx(result.quantized), args.export_onnx)
+        if args.export_onnx_float:
+            files["float_onnx"] = save_onnx(export_float_onnx(result.fp_optimized), args.export_onnx_float)
     console = Console(width=None if Console().is_terminal else 160)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
