@@ -1,0 +1,45 @@
+"""Sensitivity: SNR at the model outputs with only layer n quantized, for every n.
+
+Work is reused so the cost per layer is one integer op plus the float ops
+downstream of it: the float activations of a sample are computed once
+(`FloatCache`), layer n runs quantized on them (`SingleLayerRunner`), and the
+float model continues from its outputs only (`SuffixRunner`), reading every
+other value from the cache. Per sample that is about (number of layers x half
+the model) op runs instead of (number of layers x the whole model).
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+
+from npuc.analysis.layers import AnalysisLayer
+from npuc.analysis.single_layer import SingleLayerRunner
+from npuc.analysis.snr import SnrStats
+from npuc.analysis.suffix import SuffixRunner
+from npuc.ir.graph import Graph
+
+
+class SensitivityCollector:
+    """Accumulates, per layer and per model output it reaches, the output SNR with only that layer quantized."""
+
+    def __init__(self, fp: Graph, q: Graph, layers: list[AnalysisLayer]) -> None:
+        self.layers = layers
+        self._single = SingleLayerRunner(q)
+        self._suffix = SuffixRunner(fp)
+        self.stats: dict[str, dict[str, SnrStats]] = {
+            layer.name: {o: SnrStats() for o in self._suffix.plan(frozenset(layer.outputs)).outputs}
+            for layer in layers}
+
+    def add_sample(self, float_values: Mapping[str, np.ndarray],
+                   advance: Callable[[], None] | None = None) -> None:
+        """Quantize each layer alone on this sample's float activations and accumulate output SNRs."""
+        for layer in self.layers:
+            per_output = self.stats[layer.name]
+            if per_output:
+                replaced = self._single.run(layer, float_values)
+                outs = self._suffix.run(replaced, float_values)
+                for name, value in outs.items():
+                    per_output[name].add(float_values[name], value)
+            if advance is not None:
+                advance()
