@@ -19,7 +19,7 @@ BUILTIN_PASS_MODULES = (
     "fold_batchnorm",
     "recognize_activations",
     "fuse_activations",
-    "fuse_matmul_bias",
+    "fuse_bias",
     "prune_tail",
     "prune_outputs",
     "eliminate_dead_code",

@@ -30,7 +30,7 @@ DEFAULT_CLEANUP: tuple[str, ...] = (
     "remove_identity",
     "fold_batchnorm",
     "recognize_activations",
-    "fuse_matmul_bias",
+    "fuse_bias",
     "fuse_activations",
     "fold_constants",
     "eliminate_dead_code",

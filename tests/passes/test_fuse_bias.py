@@ -1,8 +1,8 @@
-"""fuse_matmul_bias: MatMul(x, W) + b -> Gemm(x, W^T, b)."""
+"""fuse_bias: MatMul(x, W) + b -> Gemm(x, W^T, b); per-channel Adds after convs become their bias."""
 import numpy as np
 
 from npuc.ir.graph import Graph
-from npuc.passes.fuse_matmul_bias import FuseMatmulBias
+from npuc.passes.fuse_bias import FuseBias
 
 from pass_testing import F32, apply, assert_preserves, kinds
 
@@ -25,7 +25,7 @@ def fc(bias_shape=(4,), bias_first=False, extra_reader=False) -> Graph:
 def test_before_after():
     g = fc()
     assert kinds(g) == ["MatMul", "Add"]
-    res = assert_preserves(g, FuseMatmulBias())
+    res = assert_preserves(g, FuseBias())
     assert kinds(g) == ["Gemm"] and res.stats == {"converted": 1, "biases_fused": 1}
     gemm = g.ops()[0]
     assert gemm.origin == ("MatMul_0", "Add_1")
@@ -34,13 +34,13 @@ def test_before_after():
 
 def test_bias_on_the_left_and_row_vector():
     g = fc(bias_shape=(1, 4), bias_first=True)
-    assert_preserves(g, FuseMatmulBias())
+    assert_preserves(g, FuseBias())
     assert kinds(g) == ["Gemm"]
 
 
 def test_bias_not_absorbed_when_matmul_output_is_read_elsewhere():
     g = fc(extra_reader=True)
-    assert_preserves(g, FuseMatmulBias())
+    assert_preserves(g, FuseBias())
     assert sorted(kinds(g)) == ["Add", "Gemm", "Relu"]
 
 
@@ -49,4 +49,26 @@ def test_activation_matmul_and_3d_are_left_alone():
     a = g.add_input("a", F32, (2, 3, 4))
     w = g.add_const("w", np.ones((4, 5), np.float32))
     g.outputs = g.outputs_of(g.add_op("MatMul", [a, w]))
-    assert not apply(g, FuseMatmulBias()).changed
+    assert not apply(g, FuseBias()).changed
+
+
+def test_conv_transpose_bias_add_is_absorbed():
+    g = Graph("up")
+    rng = np.random.default_rng(1)
+    x = g.add_input("x", F32, (1, 4, 5, 5))
+    w = g.add_const("w", rng.standard_normal((4, 2, 2, 2)).astype(np.float32))
+    ct = g.add_op("ConvTranspose", [x, w], {"strides": (2, 2)}, name="up", origin=["ConvTranspose_0"])
+    b = g.add_const("b", rng.standard_normal((1, 2, 1, 1)).astype(np.float32))
+    g.outputs = g.outputs_of(g.add_op("Add", [g.outputs_of(ct)[0], b], name="add"))
+    assert_preserves(g, FuseBias())
+    assert kinds(g) == ["ConvTranspose"] and g.inputs_of(g.ops()[0])[2].shape == (2,)
+
+
+def test_spatially_varying_add_is_not_a_bias():
+    g = Graph("conv")
+    x = g.add_input("x", F32, (1, 2, 3, 3))
+    w = g.add_const("w", np.ones((2, 2, 1, 1), np.float32))
+    c = g.add_op("Conv", [x, w])
+    b = g.add_const("b", np.arange(18, dtype=np.float32).reshape(1, 2, 3, 3))
+    g.outputs = g.outputs_of(g.add_op("Add", [g.outputs_of(c)[0], b]))
+    assert not apply(g, FuseBias()).changed

@@ -1,9 +1,11 @@
-"""fuse_matmul_bias: MatMul by a constant matrix (+ Add of a constant vector) becomes one Gemm with a bias.
+"""fuse_bias: a per-channel constant Add after Conv/ConvTranspose/Gemm becomes the layer's bias;
+MatMul by a constant matrix becomes a Gemm first.
 
-Exporters write fully connected layers as ``Add(MatMul(x, W), b)``. As a Gemm
-the bias is added in the accumulator (one requantization instead of two after
-quantization), and the layer is priced and quantized per output channel like
-any other fully connected layer.
+Exporters write fully connected layers as ``Add(MatMul(x, W), b)`` and some
+write conv biases as a separate Add. As a bias it is added in the accumulator
+(one requantization instead of two after quantization), and a MatMul by a
+constant is priced and quantized per output channel like any fully connected
+layer.
 """
 from __future__ import annotations
 
@@ -18,9 +20,9 @@ from npuc.passes.base import Pass, PassContext, PassResult
 from npuc.passes.rewrite import absorb_consumer, merge_origins, sole_reader
 
 
-def _bias_vector(graph: Graph, gemm: Op) -> tuple[Op, np.ndarray] | None:
-    """The Add reading only the Gemm output with a constant (M,) or (1, M) vector, and that vector."""
-    out = graph.outputs_of(gemm)[0]
+def _bias_vector(graph: Graph, layer: Op) -> tuple[Op, np.ndarray] | None:
+    """The Add reading only the layer's output with a constant that varies along axis 1 only, and its values."""
+    out = graph.outputs_of(layer)[0]
     add = sole_reader(graph, out)
     if add is None or add.kind != "Add":
         return None
@@ -29,27 +31,30 @@ def _bias_vector(graph: Graph, gemm: Op) -> tuple[Op, np.ndarray] | None:
     if other is None or other is out or not other.is_const:
         return None
     m = out.shape[1]
-    if other.shape not in ((m,), (1, m)) or graph.outputs_of(add)[0].shape != out.shape:
+    spatial = (1,) * (out.rank - 2)
+    if graph.outputs_of(add)[0].shape != out.shape:
+        return None
+    if other.shape not in ((m,) if out.rank == 2 else (), (1, m) + spatial, (m,) + spatial):
         return None
     return add, np.asarray(other.data, np.float64).reshape(m)
 
 
 @dataclass(frozen=True)
-class FuseMatmulBias(Pass):
-    """Turn MatMul(x, constant W) [+ constant bias Add] into Gemm(x, W^T, bias)."""
+class FuseBias(Pass):
+    """Absorb per-channel constant Adds into Conv/ConvTranspose/Gemm biases; MatMul(x, constant W) -> Gemm."""
 
-    name: ClassVar[str] = "fuse_matmul_bias"
+    name: ClassVar[str] = "fuse_bias"
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         converted = biases = 0
         for op in graph.ops():
-            if op.kind not in ("MatMul", "Gemm") or op.attrs.get("activation") is not None:
+            if op.kind not in ("MatMul", "Gemm", "Conv", "ConvTranspose") or op.attrs.get("activation") is not None:
                 continue
             ins = graph.inputs_of(op)
-            x, w = ins[0], ins[1]
+            x, w = ins[0], ins[1] if len(ins) > 1 else None
             out = graph.outputs_of(op)[0]
             if op.kind == "MatMul":
-                if not w.is_const or w.rank != 2 or x.rank != 2:
+                if w is None or not w.is_const or w.rank != 2 or x.rank != 2:
                     continue
                 name, origin = op.name, op.origin or (op.name,)
                 weight = graph.add_const(f"{name}.weight", np.ascontiguousarray(w.data.T), dtype=w.dtype)
