@@ -4,6 +4,10 @@ These mirror `npuc.quantization.fixed_point` line for line: the overflow-free
 requantize split (section 6), round-half-up shifts and divisions (section 1).
 Every kernel module of the simulator builds on them, so the rounding rules are
 written once for the numba side too.
+
+These helpers are inlined into the kernels of other modules; numba's on-disk
+cache only tracks a kernel's own source file, so after editing this file delete
+``backends/npu/sim/__pycache__/*.nbi`` / ``*.nbc`` to force recompilation.
 """
 from __future__ import annotations
 
