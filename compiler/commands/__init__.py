@@ -4,7 +4,10 @@ The module list is explicit (order = order in `npuc --help`)."""
 
 COMMAND_MODULES = (
     "compile",
+    "run",
+    "profile",
     "emulate",
+    "analyze",
     "export",
     "check",
     "dump",

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from npuc.backends.npu.sim.arith import requant
+from npuc.backends.npu.sim.blas_threads import for_gemm
 from npuc.backends.npu.sim.context import LayerContext, Step
 
 #: largest integer magnitude below which every integer is exact in float32 / float64
@@ -217,7 +218,7 @@ def prepare_conv(ctx: LayerContext) -> Step:
             for b in range(n_):
                 np.matmul(wm, xm[b], out=acc3[b])
             ep.run(acc3, out3)
-        return step
+        return for_gemm(step, n_ * cout * c_ * h_ * w_)
 
     if cg == 1:
         wd = np.ascontiguousarray(w.reshape(cout, kh, kw).astype(dt))
@@ -240,7 +241,7 @@ def prepare_conv(ctx: LayerContext) -> Step:
                 _im2col(xp, b, i * cg, cg, kh, kw, sh, sw, dh, dw, oh, ow, cols)
                 np.matmul(wg[i], cols, out=acc3[b, i * og:(i + 1) * og])
         ep.run(acc3, out3)
-    return step
+    return for_gemm(step, n_ * cout * k * oh * ow)
 
 
 # ------------------------------------------------------------------ ConvTranspose
@@ -281,7 +282,7 @@ def prepare_conv_transpose(ctx: LayerContext) -> Step:
                 np.matmul(wt[i], xc[b, i * cg:(i + 1) * cg], out=cols)
                 _col2im(cols, b, i * og, og, kh, kw, h_, w_, sh, sw, dh, dw, pt, pl, acc)
         ep.run(acc3, out3)
-    return step
+    return for_gemm(step, n_ * og * kh * kw * c_ * h_ * w_)
 
 
 # ------------------------------------------------------------------ Gemm / MatMul
@@ -306,7 +307,7 @@ def prepare_gemm(ctx: LayerContext) -> Step:
         _center(x.reshape(-1), zx, xc.reshape(-1))
         np.matmul(xc, wt, out=acc)
         ep.run(acc3, out3)
-    return step
+    return for_gemm(step, x.shape[0] * x.shape[1] * cout)
 
 
 def prepare_matmul(ctx: LayerContext) -> Step:
@@ -348,7 +349,7 @@ def prepare_matmul(ctx: LayerContext) -> Step:
             _center(b.reshape(-1), zb, bc.reshape(-1))
         np.matmul(xc, bc, out=acc)
         ep.run(acc3, out3)
-    return step
+    return for_gemm(step, out.size * k)
 
 
 PREPARERS = {
