@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numba
 import numpy as np
 
 from npuc.backends.reference.kernels import register_kernel
@@ -206,6 +207,54 @@ def _sigmoid(op: Op, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     return sigmoid(x, out)
 
 
+@numba.njit(cache=True, nogil=True)
+def _hard_sigmoid_nb(x, y, alpha, beta, zero, one):  # pragma: no cover - compiled
+    for i in range(x.size):
+        v = x[i] * alpha + beta
+        if v < zero:  # comparisons, not min/max: NaN passes through as with np.maximum/np.minimum
+            v = zero
+        elif v > one:
+            v = one
+        y[i] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def _hard_swish_nb(x, y, sixth, half, zero, one):  # pragma: no cover - compiled
+    for i in range(x.size):
+        v = x[i]
+        g = v * sixth + half
+        if g < zero:
+            g = zero
+        elif g > one:
+            g = one
+        y[i] = v * g
+
+
+def _one_pass(nb_fn, op: Op, x: np.ndarray, out: np.ndarray | None, a: float, b: float) -> np.ndarray | None:
+    """One compiled pass over a contiguous float32/float64 array (the numpy form takes 4-5 passes
+    and temporaries, which dominates on the small tensors of small models); None when it does not apply."""
+    if x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous or x.size == 0:
+        return None
+    y = np.empty_like(x) if out is None else out
+    if not y.flags.c_contiguous:
+        return None
+    t = x.dtype.type
+    nb_fn(x.reshape(-1), y.reshape(-1), t(a), t(b), t(0), t(1))
+    return y
+
+
+def _hard_sigmoid_kernel(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    x = inputs[0]
+    y = _one_pass(_hard_sigmoid_nb, op, x, out, op.attrs["alpha"], op.attrs["beta"])
+    return _blockwise(_hard_sigmoid)(op, inputs, out) if y is None else y
+
+
+def _hard_swish_kernel(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
+    x = inputs[0]
+    y = _one_pass(_hard_swish_nb, op, x, out, 1.0 / 6.0, 0.5)
+    return _blockwise(_hard_swish)(op, inputs, out) if y is None else y
+
+
 def _hard_sigmoid(op: Op, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     y = np.multiply(x, _scalar(op.attrs["alpha"], x.dtype), out=out)
     y += _scalar(op.attrs["beta"], x.dtype)
@@ -259,9 +308,10 @@ def _erf(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
 
 for _kind, _fn in (("Relu", _relu), ("Clip", _clip), ("LeakyRelu", _leaky_relu), ("Erf", _erf), ("PRelu", _prelu)):
     _register(_kind, _fn)
-for _kind, _fn in (("Sigmoid", _sigmoid), ("HardSigmoid", _hard_sigmoid), ("HardSwish", _hard_swish),
-                   ("SiLU", _silu)):
+for _kind, _fn in (("Sigmoid", _sigmoid), ("SiLU", _silu)):
     _register(_kind, _blockwise(_fn))
+_register("HardSigmoid", _hard_sigmoid_kernel)
+_register("HardSwish", _hard_swish_kernel)
 
 
 def identity_kernel(op: Op, inputs: list) -> list[np.ndarray]:
