@@ -7,7 +7,6 @@ COMMAND_MODULES = (
     "run",
     "profile",
     "emulate",
-    "analyze",
     "export",
     "check",
     "dump",
