@@ -15,7 +15,7 @@
 from npuc.analysis.analyzer import AnalysisOptions, analyze
 from npuc.analysis.layers import AnalysisLayer, find_layers
 from npuc.analysis.report import AnalysisReport, LayerResult
-# run imported below
+from npuc.analysis.run import AnalyzeRequest, analyze_model
 from npuc.analysis.snr import FLAG_THRESHOLD_DB, SnrStats, snr_db
 
 __all__ = [

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 Feeds = Mapping[str, np.ndarray]
 #: worst channels listed per layer output
-WORST_CHANNELS = 5
+WORST_CHANNELS = 8
 
 
 @dataclass(frozen=True)

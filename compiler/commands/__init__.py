@@ -7,6 +7,7 @@ COMMAND_MODULES = (
     "run",
     "profile",
     "emulate",
+    "analyze",
     "export",
     "check",
     "dump",
