@@ -52,7 +52,7 @@ def _layer_result(layer: AnalysisLayer, fp: Graph, q: Graph, sens: SensitivityCo
             ch = st.channel_db()
             order = np.argsort(ch, kind="stable")[:WORST_CHANNELS]
             worst[name] = [(int(c), float(ch[c])) for c in order]
-        h = own.histograms[name]
+        h = sens.histograms[name] if sens is not None else own.histograms[name]
         kl[f"out{k}"] = kl_divergence(h.float_counts, h.quant_counts)
     if layer.weight is not None and layer.float_weight is not None:
         kl["weight"] = weight_kl(fp.tensor(layer.float_weight), q.tensor(layer.weight))

@@ -1,6 +1,10 @@
 """Quantization entropy: KL divergence of each layer's weights and outputs, quantized vs float.
 
-KL(P_float || P_quant) in nats between histograms over the same bins. The
+KL(P_float || P_quant) in nats between histograms over the same bins (128 bins
+over the output encoding's range +-10%; 512 over the weights' range). For
+outputs, P_quant is the layer's output with only that layer quantized (its own
+quantization, without upstream error) when the sensitivity analysis runs, else
+with all layers quantized. The
 quantized histogram has empty bins wherever the float one spreads between two
 quantization levels, so it is smoothed as TensorRT's entropy calibrator does:
 a small mass (EPS) moves into every empty bin from the non-empty ones. Coarse

@@ -13,7 +13,7 @@ from npuc.ir.tensor import Tensor
 from npuc.quantization.schemes import representable_range
 
 #: bins of the overall histogram (KL divergence of the output, overall plot)
-BINS = 1024
+BINS = 128
 #: bins of each per-channel histogram (plots)
 CHANNEL_BINS = 64
 #: (float, quantized) pairs kept per layer for the scatter plot
@@ -34,7 +34,7 @@ def encoding_range(tensor: Tensor) -> tuple[float, float] | None:
 class LayerHistogram:
     """Float and quantized histograms of one output tensor, summed over samples."""
 
-    def __init__(self, tensor: Tensor, channel_axis: int | None, seed: int = 0) -> None:
+    def __init__(self, tensor: Tensor, channel_axis: int | None, seed: int = 0, scatter: bool = True) -> None:
         self.name = tensor.name
         self.range = encoding_range(tensor)
         self.axis = channel_axis
@@ -45,7 +45,7 @@ class LayerHistogram:
         self.quant_channel = np.zeros((self.channels, CHANNEL_BINS), np.int64)
         self.scatter_float: list[np.ndarray] = []
         self.scatter_quant: list[np.ndarray] = []
-        self._scatter_left = SCATTER_POINTS
+        self._scatter_left = SCATTER_POINTS if scatter else 0
         self._rng = np.random.default_rng(seed)
 
     @property

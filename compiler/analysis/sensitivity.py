@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from npuc.analysis.histograms import LayerHistogram
 from npuc.analysis.layers import AnalysisLayer
 from npuc.analysis.single_layer import SingleLayerRunner
 from npuc.analysis.snr import SnrStats
@@ -30,14 +31,20 @@ class SensitivityCollector:
         self.stats: dict[str, dict[str, SnrStats]] = {
             layer.name: {o: SnrStats() for o in self._suffix.plan(frozenset(layer.outputs)).outputs}
             for layer in layers}
+        #: output tensor -> histograms of the float value vs the value with only its layer quantized
+        #: (what the layer's own quantization does, without upstream error: the entropy file uses it)
+        self.histograms: dict[str, LayerHistogram] = {
+            name: LayerHistogram(q.tensor(name), None, scatter=False) for layer in layers for name in layer.outputs}
 
     def add_sample(self, float_values: Mapping[str, np.ndarray],
                    advance: Callable[[], None] | None = None) -> None:
         """Quantize each layer alone on this sample's float activations and accumulate output SNRs."""
         for layer in self.layers:
             per_output = self.stats[layer.name]
+            replaced = self._single.run(layer, float_values)
+            for name, value in replaced.items():
+                self.histograms[name].add(float_values[name], value)
             if per_output:
-                replaced = self._single.run(layer, float_values)
                 outs = self._suffix.run(replaced, float_values)
                 for name, value in outs.items():
                     per_output[name].add(float_values[name], value)
