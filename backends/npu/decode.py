@@ -251,7 +251,10 @@ def _check_against_ir(program: Program) -> None:
         graph = to_graph(program)
     except Exception as exc:  # shape inference on untrusted attributes may fail in any way
         raise _Bad(f"layers are inconsistent: {type(exc).__name__}: {exc}") from None
-    problems = find_problems(graph)
+    try:
+        problems = find_problems(graph)
+    except Exception as exc:  # the verifier itself must not turn a corrupt file into a traceback
+        raise _Bad(f"layers are inconsistent: {type(exc).__name__}: {exc}") from None
     for t in graph.tensors():
         if declared.get(t.name) != (t.shape, t.dtype):
             problems.append(f"tensor '{t.name}' declared {declared.get(t.name)} but layers give {(t.shape, t.dtype)}")

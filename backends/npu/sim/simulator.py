@@ -68,7 +68,13 @@ class Simulator:
 
     def _allocate(self) -> dict[int, np.ndarray]:
         p = self.program
-        self._arena = np.zeros(max(int(p.arena_bytes), 1), np.uint8)
+        acts = [e for e in p.tensors if e.role == "activation"]
+        needed = max((e.offset + e.nbytes for e in acts), default=0)
+        # an arena never needs more than every buffer side by side (aligned): a larger span is a corrupt plan
+        limit = sum(-(-e.nbytes // 64) * 64 for e in acts)
+        if needed > max(limit, 0) or needed > int(p.arena_bytes):
+            raise self._bad(f"the buffer plan spans {needed} bytes (arena {p.arena_bytes}, buffers {limit})")
+        self._arena = np.zeros(max(needed, 1), np.uint8)
         buffers: dict[int, np.ndarray] = {}
         for e in p.tensors:
             dt = e.dtype.numpy
