@@ -134,3 +134,26 @@ def test_det_export_onnxruntime_agrees_with_the_simulator(tmp_path):
     snr = _agreement(binary, model, pages[4:])
     print(f"det: onnxruntime vs simulator {snr:.1f} dB")
     assert snr >= 20.0
+
+
+@pytest.mark.slow
+def test_mixed_precision_export(tmp_path):
+    """float16 layers (Cast round trips), 4-bit weights, 16-bit activations and double-scale biases export too."""
+    script = tmp_path / "mixed.alls"
+    script.write_text((CLS / "model.alls").read_text() + "\n".join([
+        "data_type({Conv@45, Conv@46}, float16)",
+        "quantization_param({Conv@10, Conv@11}, precision_mode=a8_w4)",
+        "quantization_param({Conv@20, Conv@21, Conv@22}, precision_mode=a16_w8)",
+        "quantization_param({Conv@5}, bias_mode=double_scale_initialization)", ""]))
+    req = CompileRequest(model=CLS / "model.onnx", script=script, calib=str(CLS / "calib" / "*.png"),
+                         preprocessing=Preprocessing(align="topleft"))
+    binary = write_outputs(compile_model(req), tmp_path / "out")["binary"]
+    graph = to_graph(read_binary(binary))
+    kinds = Counter(op.kind for op in graph.ops())
+    assert kinds["Dequantize"] and kinds["Requantize"] > 2
+    model = export_qdq_onnx(graph)
+    onnx.checker.check_model(model, full_check=True)
+    assert Counter(n.op_type for n in model.graph.node)["Cast"] >= 4
+    dtypes = {onnx.helper.tensor_dtype_to_np_dtype(i.data_type) for i in model.graph.initializer}
+    assert {np.dtype(np.float16), np.dtype(np.uint16), np.dtype(np.int8), np.dtype(np.int32)} <= dtypes
+    assert _agreement(binary, model, sorted(CLS.glob("calib/*.png"))[:3]) >= 30.0
