@@ -7,7 +7,8 @@ quantization, without upstream error) when the sensitivity analysis runs, else
 with all layers quantized. The
 quantized histogram has empty bins wherever the float one spreads between two
 quantization levels, so it is smoothed as TensorRT's entropy calibrator does:
-a small mass (EPS) moves into every empty bin from the non-empty ones. Coarse
+a small mass (EPS) moves into every bin where the float histogram has mass and
+the quantized one has none, from the quantized histogram's non-empty bins. Coarse
 (8-bit) grids give high values, 16-bit grids values near 0: the file ranks the
 layers that would gain most from 16 bits. Written as `quantization_entropy.txt`,
 one `<layer>:out<k>, <kl>` or `<layer>:weight, <kl>` line per entry, highest first.
@@ -27,16 +28,18 @@ EPS = 1e-4
 WEIGHT_BINS = 512
 
 
-def _smooth(p: np.ndarray) -> np.ndarray:
-    zero = p == 0
-    nz = int((~zero).sum())
+def _smooth(q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Give every bin where P has mass and Q has none EPS, taken evenly from Q's non-empty bins."""
+    zero = (q == 0) & (p > 0)
+    nz = int((q > 0).sum())
     nzero = int(zero.sum())
     if nz == 0 or nzero == 0:
-        return p
-    out = p.astype(np.float64).copy()
+        return q
+    out = q.astype(np.float64).copy()
     out[zero] = EPS
-    out[~zero] -= EPS * nzero / nz
-    return np.clip(out, EPS * 1e-3, None)
+    filled = q > 0
+    out[filled] = np.clip(out[filled] - EPS * nzero / nz, EPS * 1e-3, None)
+    return out
 
 
 def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
@@ -46,7 +49,7 @@ def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
     if p.sum() <= 0 or q.sum() <= 0:
         return 0.0
     p = p / p.sum()
-    q = _smooth(q / q.sum())
+    q = _smooth(q / q.sum(), p)
     q = q / q.sum()
     m = p > 0
     return float(max(0.0, np.sum(p[m] * np.log(p[m] / q[m]))))
