@@ -56,11 +56,15 @@ def centered_bound(dtype: np.dtype, zero_point: int) -> int:
 def _center_pad(x, zp, out, pt, pl):
     """out[n, c, pt + y, pl + x] = x[n, c, y, x] - zp (the border of `out` stays 0)."""
     n_, c_, h_, w_ = x.shape
+    cnt = np.uint64(w_)
+    off = np.uint64(pl)
     for n in range(n_):
         for c in range(c_):
             for y in range(h_):
-                for xx in range(w_):
-                    out[n, c, pt + y, pl + xx] = x[n, c, y, xx] - zp
+                src = x[n, c, y]
+                dst = out[n, c, pt + y]
+                for k in range(cnt):
+                    dst[off + k] = src[k] - zp
 
 
 @njit(cache=True)
@@ -77,31 +81,45 @@ def _im2col(xp, n, c0, cg, kh, kw, sh, sw, dh, dw, oh, ow, cols):
         for ky in range(kh):
             for kx in range(kw):
                 r = (ci * kh + ky) * kw + kx
+                i0 = np.uint64(kx * dw)
+                cnt = np.uint64(ow)
+                step = np.uint64(sw)
                 for oy in range(oh):
-                    iy = oy * sh + ky * dh
-                    base = oy * ow
-                    for ox in range(ow):
-                        cols[r, base + ox] = xp[n, c0 + ci, iy, ox * sw + kx * dw]
+                    src = xp[n, c0 + ci, oy * sh + ky * dh]
+                    dst = cols[r, oy * ow:(oy + 1) * ow]
+                    for k in range(cnt):  # unsigned indices: no wrap-around check, vectorisable
+                        dst[k] = src[i0 + k * step]
 
 
 @njit(cache=True)
 def _depthwise(xp, w, mult, sh, sw, dh, dw, acc):
-    """Grouped conv with one input channel per group: acc[n, c] = sum_taps xp[n, c // mult] * w[c]."""
+    """Grouped conv with one input channel per group: acc[n, c] = sum_taps xp[n, c // mult] * w[c].
+
+    Rows are 1-D views and the innermost loops index with unsigned integers: numba
+    wraps negative signed indices around, and that check keeps LLVM from vectorising.
+    """
     n_, c_, oh, ow = acc.shape
     kh, kw = w.shape[1], w.shape[2]
+    cnt = np.uint64(ow)
+    step = np.uint64(sw)
     for n in range(n_):
         for c in range(c_):
             ci = c // mult
             for oy in range(oh):
-                for ox in range(ow):
-                    acc[n, c, oy, ox] = 0
-            for ky in range(kh):
-                for kx in range(kw):
-                    wv = w[c, ky, kx]
-                    for oy in range(oh):
-                        iy = oy * sh + ky * dh
-                        for ox in range(ow):
-                            acc[n, c, oy, ox] += xp[n, ci, iy, ox * sw + kx * dw] * wv
+                row = acc[n, c, oy]
+                for k in range(cnt):
+                    row[k] = 0
+                for ky in range(kh):
+                    xrow = xp[n, ci, oy * sh + ky * dh]
+                    for kx in range(kw):
+                        wv = w[c, ky, kx]
+                        i0 = np.uint64(kx * dw)
+                        if sw == 1:
+                            for k in range(cnt):
+                                row[k] += xrow[i0 + k] * wv
+                        else:
+                            for k in range(cnt):
+                                row[k] += xrow[i0 + k * step] * wv
 
 
 @njit(cache=True)
