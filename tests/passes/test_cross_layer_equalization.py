@@ -1,0 +1,153 @@
+"""cross_layer_equalization: pairs, equal ranges, unchanged float outputs, high-bias absorption, int8 SNR gain."""
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from npuc.backends.reference.emulation import quantize_for_emulation, run_float_passes
+from npuc.frontends.onnx import load_onnx
+from npuc.passes.base import PassContext
+from npuc.passes.cross_layer_equalization import CrossLayerEqualization, find_pairs
+from accuracy_graphs import chain, conv, feeds, outputs, snr_db, F32
+from pass_testing import apply, assert_preserves
+
+MOBILENET = Path(__file__).resolve().parents[2] / "benchmarks" / "mobilenet_v2.py"
+CLS = importlib.resources.files("rapidocr_onnxruntime") / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+
+
+def _ranges(graph, name: str, axis: int) -> np.ndarray:
+    w = np.abs(graph.inputs_of(graph.op(name))[1].data)
+    return np.max(np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1), axis=1)
+
+
+def test_pair_ranges_equal_and_outputs_unchanged():
+    g = chain(depthwise=False, spread=1.5)
+    before = _ranges(g, "c1", 0) / _ranges(g, "c3", 1)
+    assert before.max() / before.min() > 10  # really unequal to start with
+    res = assert_preserves(g, CrossLayerEqualization(), rtol=1e-5)
+    assert res.stats["pairs"] == 1
+    np.testing.assert_allclose(_ranges(g, "c1", 0), _ranges(g, "c3", 1), rtol=1e-6)
+
+
+def test_chain_of_three_through_depthwise():
+    g = chain(depthwise=True, spread=1.5)
+    assert [(a.name, b.name) for a, b in find_pairs(g)] == [("c1", "dw"), ("dw", "c3")]
+    res = assert_preserves(g, CrossLayerEqualization(iterations=100, tolerance=1e-8), rtol=1e-5)
+    assert res.stats["sweeps"] < 100
+    # converged: each middle channel's range equals both neighbours' (geometric equalization of the chain)
+    np.testing.assert_allclose(_ranges(g, "c1", 0), _ranges(g, "dw", 0), rtol=1e-5)
+    np.testing.assert_allclose(_ranges(g, "dw", 0), _ranges(g, "c3", 1), rtol=1e-5)
+
+
+def test_relu6_and_shared_outputs_are_not_paired():
+    from npuc.ir.graph import Graph
+
+    rng = np.random.default_rng(0)
+    g = Graph("g")
+    x = g.add_input("x", F32, (1, 3, 6, 6))
+    y = conv(g, x, 4, 1, rng, name="a")
+    g.op("a").attrs.update(activation="clip", clip_min=0.0, clip_max=6.0)
+    z = conv(g, y, 4, 1, rng, name="b")  # reads a ReLU6 output: skipped
+    u = conv(g, z, 4, 1, rng, name="c")
+    g.add_op("Add", [z, u], name="add")  # b's output has two readers: skipped
+    g.outputs = [g.outputs_of(g.op("add"))[0]]
+    assert find_pairs(g) == []
+    assert not apply(g, CrossLayerEqualization()).changed
+
+
+def test_high_bias_absorption_exact_on_calibration_items():
+    from npuc.ir.graph import Graph
+
+    rng = np.random.default_rng(3)
+    g = Graph("absorb")
+    x = g.add_input("x", F32, (1, 3, 8, 8))
+    y = conv(g, x, 6, 3, rng, pads=1, act="relu", bias_shift=8.0, name="c1")
+    g.outputs = [conv(g, y, 5, 1, rng, name="c2")]  # 1x1, no padding: absorption is exact
+    items = feeds(g, 6, seed=1)
+    ref = outputs(g, items)
+    ctx = PassContext()
+    ctx.set("calibration_set", items)
+    res = apply(g, CrossLayerEqualization(), ctx)
+    assert res.stats["absorbed"] == 1
+    assert np.all(g.inputs_of(g.op("c1"))[2].data < 8.0 - 1.0)  # the high bias went to c2
+    np.testing.assert_allclose(outputs(g, items), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_no_absorption_into_padded_conv():
+    g = chain(depthwise=True)
+    ctx = PassContext()
+    ctx.set("calibration_set", feeds(g, 2))
+    res = apply(g, CrossLayerEqualization(), ctx)
+    # c1 -> dw (padded) is skipped; dw -> c3 (1x1) is a candidate but its minima are negative
+    assert res.stats.get("absorbed", 0) == 0
+
+
+def test_real_cls_model_float_outputs_unchanged():
+    if not CLS.is_file():
+        pytest.skip("rapidocr_onnxruntime models not installed")
+    g = run_float_passes(load_onnx(str(CLS), {"x": (1, 3, 48, 192)}))
+    res = assert_preserves(g, CrossLayerEqualization(), rtol=1e-5, seeds=(0, 1))
+    assert res.stats["pairs"] >= 6
+
+
+def _mobilenet_v2_unequal(seed: int = 0, spread: float = 1.5):
+    """benchmarks/mobilenet_v2.py's model with ReLU instead of ReLU6 (CLE skips two-sided clips), "un-equalized":
+    each BN -> ReLU -> Conv has its BN scale/shift multiplied by a per-channel factor f in [10**-spread,
+    10**spread] and the conv's input channels divided by f — the same float function, very unequal ranges."""
+    from onnx import helper, numpy_helper
+
+    spec = importlib.util.spec_from_file_location("npuc_bench_mobilenet_v2", MOBILENET)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = bench.build(seed=seed, classes=10, stat_images=1)
+    rng = np.random.default_rng(seed)
+    inits = {t.name: t for t in model.graph.initializer}
+    readers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+
+    def set_init(name: str, value: np.ndarray) -> None:
+        inits[name].CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
+
+    for node in model.graph.node:
+        acts = readers.get(node.output[0], [])
+        if node.op_type != "BatchNormalization" or len(acts) != 1 or acts[0].op_type != "Clip":
+            continue
+        convs = readers.get(acts[0].output[0], [])
+        if len(convs) != 1 or convs[0].op_type != "Conv":
+            continue
+        gamma, beta = (numpy_helper.to_array(inits[n]) for n in node.input[1:3])
+        f = 10.0 ** rng.uniform(-spread, spread, gamma.shape)
+        set_init(node.input[1], gamma * f)
+        set_init(node.input[2], beta * f)
+        w = numpy_helper.to_array(inits[convs[0].input[1]]).astype(np.float64)
+        depthwise = w.shape[1] == 1 and w.shape[0] == f.size
+        set_init(convs[0].input[1], w / (f.reshape(-1, 1, 1, 1) if depthwise else f.reshape(1, -1, 1, 1)))
+    nodes = [helper.make_node("Relu", [n.input[0]], list(n.output), name=n.name) if n.op_type == "Clip" else n
+             for n in model.graph.node]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    del model.graph.value_info[:]
+    for d, name in zip(model.graph.input[0].type.tensor_type.shape.dim[2:], ("h", "w")):
+        d.dim_param = name  # any size: the tests run it small
+    return model
+
+
+@pytest.mark.slow
+def test_per_tensor_int8_snr_improves_on_mobilenet_v2_style_model():
+    model = _mobilenet_v2_unequal()
+    g = run_float_passes(load_onnx(model, {model.graph.input[0].name: (1, 3, 32, 32)}))
+    items = feeds(g, 12, seed=5)
+    calib, test = items[:8], items[8:]
+    ref = outputs(g, test)
+    base = snr_db(ref, outputs(quantize_for_emulation(g, calib, per_channel=False), test, quantized=True))
+    eq = g.copy()
+    apply(eq, CrossLayerEqualization())
+    assert snr_db(ref, outputs(eq, test)) > 100  # float model unchanged
+    after = snr_db(ref, outputs(quantize_for_emulation(eq, calib, per_channel=False), test, quantized=True))
+    assert after > base + 2.0, (base, after)
