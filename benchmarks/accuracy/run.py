@@ -145,7 +145,7 @@ def run_npuc(row: Row, task, calib: Path, items: Sequence, head: Sequence[str], 
     from npuc.backends.reference.quantized_executor import QuantizedExecutor
     from npuc.driver import CompileRequest, compile_model
 
-    script = work / f"{task.NAME}_{abs(hash(row.label)) % 10**8}.alls"
+    script = work / f"{task.NAME}_{ROWS.index(row)}.alls"
     script.write_text(row_script(row, head))
     start = time.perf_counter()
     result = compile_model(CompileRequest(task.MODEL, script=script, calib=str(calib),
@@ -274,7 +274,9 @@ def report(sections: list[tuple[Any, int, list[Result], float]], command: str) -
         f"Every quantized row is calibrated on the same {data.CALIB_ITEMS} calibration items (minmax ranges "
         "unless the row says otherwise); onnxruntime's `quantize_static` gets the very same arrays. "
         "npuc's rows are run by the integer reference executor on the quantized graph "
-        "(bit-exact with the simulator); onnxruntime's by onnxruntime. Rows whose npuc pass is not "
+        "(bit-exact with the simulator); onnxruntime's by onnxruntime. Preprocessing is rapidocr's "
+        "(BGR; cls: height 48, right padding to 192, (x/255-0.5)/0.5; det: (x/255-0.5)/0.5, the mean/std "
+        "of rapidocr's config.yaml). Rows whose npuc pass is not "
         "available in this build say so. \"prepare s\" is the compile (npuc: import to binary) or "
         "`quantize_static` time; \"eval s/item\" the inference time per item.",
         "",
