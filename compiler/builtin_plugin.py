@@ -28,6 +28,9 @@ BUILTIN_PASS_MODULES = (
     "calibrate",
     "quantize",
     "insert_dtype_conversions",
+    "cross_layer_equalization",
+    "bias_correction",
+    "adaround",
 )
 
 
