@@ -122,6 +122,10 @@ def build_float(req: CompileRequest) -> FloatStage:
 
     with stages("optimize"):
         ctx = PassContext()
+        if req.calib is not None:  # float passes may use the data too (e.g. bias absorption in CLE)
+            ctx.options["calibration_data"] = req.calib
+            if req.preprocessing is not None:
+                ctx.options["preprocessing"] = req.preprocessing
         _run(default_pipeline(), graph, ctx, req, "1-cleanup", records)
         pipeline = None
         if script is not None:
@@ -171,9 +175,6 @@ def compile_model(req: CompileRequest) -> CompileResult:
         calibrate_options = dict(pipeline.calibrate_options) if pipeline else {}
         fixed = bool(graph.meta.get("fixed_encodings"))
         if req.calib is not None:
-            ctx.options["calibration_data"] = req.calib
-            if req.preprocessing is not None:
-                ctx.options["preprocessing"] = req.preprocessing
             _run(build_pipeline([("calibrate", calibrate_options)]), graph, ctx, req, "3-calibrate", records)
         elif overrides or fixed:
             ctx.set("calibration", "fixed encodings")

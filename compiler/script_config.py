@@ -88,7 +88,10 @@ def _make_pass(name: str, options: dict[str, Any], d) -> Pass | None:
         raise ScriptError(f"{_where(d)}: '{d.name}' asks for the pass '{name}', which is not available in this "
                           f"npuc (loaded passes: {', '.join(PASSES.names())})")
     known = {o.name for o in PASSES.get(name).options()}
-    return make_pass(name, {k: v for k, v in options.items() if k in known})
+    chosen = {k: v for k, v in options.items() if k in known}
+    if "layers" in known and d.selected() is not None:  # layer selectors resolved against the model
+        chosen["layers"] = tuple(d.selected())
+    return make_pass(name, chosen)
 
 
 def pipeline_settings(bound) -> PipelineSettings:
