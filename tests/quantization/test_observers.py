@@ -186,3 +186,59 @@ def test_per_channel_ranges_are_arrays():
         lo, hi = obs.range(8, False, False)
         assert lo.shape == (2,) and hi.shape == (2,)
         assert np.all(lo >= [-1, 0]) and np.all(hi <= [1, 5])
+
+
+def _numpy_histogram(batches: list[np.ndarray], axis: int | None) -> Histogram:
+    """The histogram of docs/numerics.md section 12 written with plain numpy (float64 copies, per batch)."""
+    h = None
+    for b in batches:
+        x = np.asarray(b, dtype=np.float64)
+        rows = x.reshape(1, -1) if axis is None else np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+        if h is None:
+            h = Histogram(rows.shape[0])
+        _, needed = np.frexp(np.max(np.abs(rows), axis=1))
+        h._grow(np.maximum(h.exponent, np.maximum(needed.astype(np.int64), -40)))
+        idx = np.floor(np.ldexp(rows, (10 - h.exponent)[:, None])).astype(np.int64) + BINS // 2
+        for r in range(rows.shape[0]):
+            h.counts[r] += np.bincount(idx[r], minlength=BINS)
+        h.min, h.max = np.minimum(h.min, rows.min(axis=1)), np.maximum(h.max, rows.max(axis=1))
+        h.total += rows.shape[1]
+    return h
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("axis", [None, 1, 0, -1])
+def test_kernel_histogram_equals_numpy_formulation(dtype, axis):
+    rng = np.random.default_rng(7)
+    batches = []
+    for k, scale in enumerate([1e-3, 1.0, 0.25, 40.0, 3.0, 1e-30]):
+        x = rng.standard_t(2.0, size=(2, 3, 5, 7)) * scale
+        x.flat[::11] = 0.0
+        x.flat[1::13] = -0.0
+        x.flat[2] = -np.finfo(dtype).smallest_subnormal  # tiny negatives go to bin 1023, not 1024
+        x.flat[3] = np.finfo(dtype).smallest_subnormal
+        x.flat[4] = 2.0 ** (k - 3)  # exactly on a power of two: grows the range
+        x.flat[5] = -(2.0 ** (k - 2))
+        batches.append(x.astype(dtype))
+    obs = make_observer("kl", axis)
+    for b in batches:
+        obs.observe(b)
+    assert obs.hist.equals(_numpy_histogram(batches, axis))
+
+
+def test_non_finite_data_leaves_the_observer_unchanged():
+    rng = np.random.default_rng(3)
+    for method in METHODS:
+        for axis in (None, 1):
+            obs = make_observer(method, axis)
+            obs.observe(rng.normal(size=(2, 4, 6)).astype(np.float32))
+            before = obs.copy()
+            for bad in (np.nan, np.inf, -np.inf):
+                x = rng.normal(size=(2, 4, 6)).astype(np.float32) * 100.0  # would grow the range
+                x[1, 2, 3] = bad
+                with pytest.raises(QuantizationError, match="NaN or infinity"):
+                    obs.observe(x)
+                if method == "minmax":
+                    assert np.array_equal(obs.min, before.min) and np.array_equal(obs.max, before.max)
+                else:
+                    assert obs.hist.equals(before.hist)

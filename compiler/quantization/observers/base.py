@@ -25,6 +25,24 @@ def as_rows(x: np.ndarray, axis: int | None, channels: int | None) -> np.ndarray
     return np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
 
 
+def channel_view(x: np.ndarray, axis: int | None, channels: int | None) -> np.ndarray:
+    """View `x` as (pre, rows, post) without converting it: rows are the channels along `axis`, or one row.
+
+    The same checks as `as_rows` except the NaN/infinity one, which the kernels
+    do during their pass. Copies only what is not C-contiguous.
+    """
+    arr = np.asarray(x)
+    if axis is None:
+        return np.ascontiguousarray(arr).reshape(1, 1, -1)
+    if arr.ndim == 0 or not -arr.ndim <= axis < arr.ndim:
+        raise QuantizationError(f"channel axis {axis} out of range for an array of shape {arr.shape}")
+    if channels is not None and arr.shape[axis] != channels:
+        raise QuantizationError(f"observer saw {channels} channels before, now {arr.shape[axis]} (axis {axis})")
+    arr = np.ascontiguousarray(arr)
+    axis %= arr.ndim
+    return arr.reshape(int(np.prod(arr.shape[:axis])), arr.shape[axis], -1)
+
+
 class Observer(abc.ABC):
     """Collects statistics of a tensor batch by batch; memory does not grow with the data.
 

@@ -15,7 +15,8 @@ import abc
 import numpy as np
 
 from npuc.errors import QuantizationError
-from npuc.quantization.observers.base import Observer, Range, as_rows
+from npuc.quantization.observers import kernels
+from npuc.quantization.observers.base import Observer, Range, channel_view
 
 BINS = 2048
 HALF = BINS // 2
@@ -25,6 +26,14 @@ LOG_HALF = 10
 MIN_EXPONENT = -40
 
 _OFFSETS = np.arange(BINS, dtype=np.int64) - HALF
+assert (kernels._BINS, kernels._HALF, kernels._LOG_HALF) == (BINS, HALF, LOG_HALF)
+
+
+def _kernel_input(x: np.ndarray) -> np.ndarray:
+    """float32/float64 data as the kernels read it (a converted copy only for other dtypes)."""
+    if x.dtype != np.float32 and x.dtype != np.float64:
+        x = x.astype(np.float64)
+    return x
 
 
 class Histogram:
@@ -64,22 +73,37 @@ class Histogram:
         self.exponent = np.maximum(self.exponent, exponent)
 
     def add(self, rows: np.ndarray) -> None:
-        """Bin a (rows, n) float64 array."""
-        if rows.shape[0] != self.rows:
-            raise QuantizationError(f"histogram has {self.rows} rows, data has {rows.shape[0]}")
-        if rows.shape[1] == 0:
+        """Bin a (rows, n) array (float32 or float64; other dtypes are converted to float64)."""
+        rows = np.asarray(rows)
+        if rows.ndim != 2 or rows.shape[0] != self.rows:
+            raise QuantizationError(f"histogram has {self.rows} rows, data has shape {rows.shape}")
+        self.add_view(rows[None])
+
+    def add_view(self, x: np.ndarray) -> None:
+        """Bin a (pre, rows, post) array: row ``r`` is ``x[:, r, :]`` (see `channel_view`).
+
+        One numba pass per row in the common case (the range does not grow): min,
+        max and bin counts together, without converting or copying the data. Raises
+        on NaN or infinity before changing anything.
+        """
+        if x.shape[1] != self.rows:
+            raise QuantizationError(f"histogram has {self.rows} rows, data has {x.shape[1]}")
+        if x.shape[0] * x.shape[2] == 0:
             return
-        amax = np.max(np.abs(rows), axis=1)
-        _, needed = np.frexp(amax)  # amax < 2**needed, and needed is the smallest such exponent
-        self._grow(np.maximum(self.exponent, np.maximum(needed.astype(np.int64), MIN_EXPONENT)))
-        scaled = np.ldexp(rows, (LOG_HALF - self.exponent)[:, None])
-        idx = np.floor(scaled).astype(np.int64) + HALF
-        np.clip(idx, 0, BINS - 1, out=idx)
-        idx += (np.arange(self.rows, dtype=np.int64) * BINS)[:, None]
-        self.counts += np.bincount(idx.ravel(), minlength=self.rows * BINS).reshape(self.rows, BINS)
-        self.min = np.minimum(self.min, rows.min(axis=1))
-        self.max = np.maximum(self.max, rows.max(axis=1))
-        self.total += rows.shape[1]
+        x = _kernel_input(x)
+        lo = np.empty(self.rows)
+        hi = np.empty(self.rows)
+        grow = self.exponent.copy()
+        bad = kernels.bin_rows(x, self.exponent, self.counts, lo, hi, grow)
+        if bad >= 0:
+            raise QuantizationError("observed data contains NaN or infinity")
+        grown = np.flatnonzero(grow != self.exponent)
+        if grown.size:
+            self._grow(grow)
+            kernels.bin_selected_rows(x, self.exponent, self.counts, grown.astype(np.int64))
+        self.min = np.minimum(self.min, lo)
+        self.max = np.maximum(self.max, hi)
+        self.total += x.shape[0] * x.shape[2]
 
     def merge(self, other: "Histogram") -> None:
         """Add another histogram's counts (both grown to the larger range first)."""
@@ -124,11 +148,11 @@ class HistogramObserver(Observer):
         return self.hist is None or not np.all(self.hist.total > 0)
 
     def observe(self, x: np.ndarray) -> None:
-        rows = as_rows(x, self.axis, self.channels)
+        view = channel_view(x, self.axis, self.channels)
         if self.hist is None:
-            self.hist = Histogram(rows.shape[0])
-            self.channels = rows.shape[0]
-        self.hist.add(rows)
+            self.hist = Histogram(view.shape[1])
+        self.hist.add_view(view)
+        self.channels = view.shape[1]
 
     def merge(self, other: "HistogramObserver") -> "HistogramObserver":
         self._check_mergeable(other)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from npuc.quantization.observers.base import Observer, Range, as_rows
+from npuc.errors import QuantizationError
+from npuc.quantization.observers import kernels
+from npuc.quantization.observers.base import Observer, Range, channel_view
 
 
 class MinMaxObserver(Observer):
@@ -19,11 +21,15 @@ class MinMaxObserver(Observer):
         return self.min is None
 
     def observe(self, x: np.ndarray) -> None:
-        rows = as_rows(x, self.axis, self.channels)
-        if rows.shape[1] == 0:
+        view = channel_view(x, self.axis, self.channels)
+        if view.shape[0] * view.shape[2] == 0:
             return
-        lo, hi = rows.min(axis=1), rows.max(axis=1)
-        self.channels = rows.shape[0]
+        if view.dtype != np.float32 and view.dtype != np.float64:
+            view = view.astype(np.float64)
+        lo, hi = np.empty(view.shape[1]), np.empty(view.shape[1])
+        if not kernels.minmax_rows(view, lo, hi):  # one pass, no float64 copy
+            raise QuantizationError("observed data contains NaN or infinity")
+        self.channels = view.shape[1]
         if self.min is None:
             self.min, self.max = lo, hi
         else:
