@@ -1,18 +1,18 @@
-"""Per-op BLAS thread count for the float reference executor.
+"""Control of the BLAS thread count of the calling thread (OpenBLAS, as numpy's wheels ship).
 
-A multi-threaded BLAS call pays a hand-off to its worker threads on every
-call; on the small matmuls of small models (a few million MACs) that costs
-more than the arithmetic, and on a machine whose cores are shared it is
-catastrophic: the caller waits a scheduler time slice for a descheduled
-worker (measured: a 576x96x288 float32 matmul takes 1.1 ms on one OpenBLAS
-thread and 28 ms on two when the 2 cores are oversubscribed). So the
-executor runs small ops with one BLAS thread and keeps the thread count the
-environment configured (OPENBLAS_NUM_THREADS, ...) for ops of at least
-:data:`MIN_MACS_FOR_BLAS_THREADS` multiply-adds.
+The float reference executor runs BLAS single-threaded and does its own
+coarse-grained threading (parallel.py): a multi-threaded BLAS call pays a
+hand-off to its worker threads on every call, which on the small matmuls of
+small models costs more than the arithmetic and, when the cores are shared,
+stalls for scheduler slices (measured: a 576x96x288 float32 matmul takes
+1.1 ms on one OpenBLAS thread and 28 ms on two when the 2 cores are
+oversubscribed).
 
-Only OpenBLAS (what numpy's wheels ship) is controlled, through its
-``openblas_set_num_threads_local``; with any other BLAS, or when the library
-cannot be found, :func:`blas_threads_control` returns None and nothing changes.
+Only OpenBLAS is controlled, through its ``openblas_set_num_threads_local``
+(in the pthreads builds numpy ships it acts process-wide despite its name, so
+callers restore :func:`configured_blas_threads`, read once, never "the value
+before"); with any other BLAS, or when the library cannot be found,
+:func:`blas_threads_control` returns None and nothing changes.
 """
 from __future__ import annotations
 
@@ -22,9 +22,6 @@ from functools import lru_cache
 from typing import Callable
 
 log = logging.getLogger(__name__)
-
-#: Ops with fewer multiply-adds than this run with one BLAS thread.
-MIN_MACS_FOR_BLAS_THREADS = 50_000_000
 
 SetThreads = Callable[[int], int]
 
@@ -40,8 +37,19 @@ def _loaded_openblas() -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def configured_blas_threads() -> int | None:
+    """The BLAS thread count configured by the environment (read on first use); None when not controllable."""
+    set_threads = blas_threads_control()
+    if set_threads is None:
+        return None
+    n = set_threads(1)
+    set_threads(n)
+    return max(1, n)
+
+
+@lru_cache(maxsize=1)
 def blas_threads_control() -> SetThreads | None:
-    """set(n) -> previous n, setting the BLAS thread count of the calling thread; None when unavailable."""
+    """set(n) -> previous n, setting the BLAS thread count (process-wide in numpy's builds); None when unavailable."""
     import numpy  # noqa: F401 - maps numpy's BLAS into the process first
 
     for path in _loaded_openblas():

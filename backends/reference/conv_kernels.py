@@ -28,6 +28,7 @@ import numpy as np
 
 from npuc.backends.reference.fused_activation import InplaceActivation, fused_activation
 from npuc.backends.reference.kernels import kernel
+from npuc.backends.reference.parallel import current_threads, parallel_for
 from npuc.backends.reference.spatial import WideGeometry, pad_spatial
 from npuc.ir.op import Op
 
@@ -39,6 +40,8 @@ CACHE_BLOCK_ELEMENTS = 1 << 17
 DEPTHWISE_BLOCK_ELEMENTS = 1 << 20
 #: Fewest pixels per matmul block (BLAS needs some width to be efficient).
 MIN_BLOCK_COLUMNS = 512
+#: Fewest multiply-adds per chunk handed to a worker thread (smaller ops run on the calling thread).
+PARALLEL_MIN_MACS = 4_000_000
 #: Below this many input channels per group a tap-by-tap matmul is too thin: use im2col.
 MIN_CHANNELS_FOR_TAP_MATMUL = 16
 
@@ -63,10 +66,22 @@ def _pointwise(x, w, bias, strides, group, out, act) -> None:
     p = out.shape[2] * out.shape[3]
     if group == 1:
         wm = w.reshape(o, c)
+        chunks = _chunks(p // MIN_BLOCK_COLUMNS, o * c * p)
         for b in range(n):
             ob = out[b].reshape(o, p)  # contiguous: always a view
-            np.matmul(wm, x[b].reshape(c, p), out=ob)
-            _epilogue(ob, bias, act)
+            xb = x[b].reshape(c, p)
+            if chunks == 1:
+                np.matmul(wm, xb, out=ob)
+                _epilogue(ob, bias, act)
+                continue
+            step = -(-p // chunks)
+
+            def cols(i: int, ob=ob, xb=xb) -> None:  # column slices keep unit stride: still BLAS
+                o_i = ob[:, i * step:(i + 1) * step]
+                np.matmul(wm, xb[:, i * step:(i + 1) * step], out=o_i)
+                _epilogue(o_i, bias, act)
+
+            parallel_for(-(-p // step), cols)
         return
     og, cg = o // group, c // group
     wm = w.reshape(group, og, cg)
@@ -77,8 +92,8 @@ def _pointwise(x, w, bias, strides, group, out, act) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def _depthwise_nb(x, w, bias, out, sh, sw, pt, pl, dh, dw, mult):  # pragma: no cover - compiled
-    """Depthwise conv on the unpadded input: out[b, o] = bias[o] + sum over taps of w * shifted x[b, o // mult].
+def _depthwise_nb(x, w, bias, out, sh, sw, pt, pl, dh, dw, mult, c0, c1):  # pragma: no cover - compiled
+    """Depthwise conv on the unpadded input, output channels c0:c1: out[b, o] = bias[o] + sum of w * shifted x[b, o // mult].
 
     The innermost loops index with unsigned integers: numba wraps negative
     signed indices around, and that check keeps LLVM from vectorising (5x slower).
@@ -87,7 +102,7 @@ def _depthwise_nb(x, w, bias, out, sh, sw, pt, pl, dh, dw, mult):  # pragma: no 
     o, _, kh, kw = w.shape
     oh, ow = out.shape[2], out.shape[3]
     for b in range(n):
-        for oc in range(o):
+        for oc in range(c0, c1):
             ic = oc // mult
             bv = bias[oc]
             for oy in range(oh):
@@ -127,11 +142,24 @@ def _depthwise_fast(x, w, bias, strides, pads, dilations, out, act) -> bool:
         return False
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
-    b = np.zeros(w.shape[0], dtype=x.dtype) if bias is None else np.ascontiguousarray(bias.reshape(-1))
-    _depthwise_nb(x, w, b, out, strides[0], strides[1], pads[0], pads[1], dilations[0], dilations[1],
-                  w.shape[0] // x.shape[1])
-    if act is not None:
-        act(out)
+    o = w.shape[0]
+    b = np.zeros(o, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias.reshape(-1))
+    args = (strides[0], strides[1], pads[0], pads[1], dilations[0], dilations[1], o // x.shape[1])
+    chunks = _chunks(o, out.size * w.shape[2] * w.shape[3])
+    if chunks == 1:
+        _depthwise_nb(x, w, b, out, *args, 0, o)
+        if act is not None:
+            act(out)
+        return True
+    step = -(-o // chunks)
+
+    def chunk(i: int) -> None:
+        c0, c1 = i * step, min(o, (i + 1) * step)
+        _depthwise_nb(x, w, b, out, *args, c0, c1)
+        if act is not None:
+            act(out[:, c0:c1])
+
+    parallel_for(-(-o // step), chunk)
     return True
 
 
@@ -170,11 +198,26 @@ def _depthwise(x, w, bias, geo: WideGeometry, out, act) -> None:
             out[b, c0:c1] = geo.narrow(acc)
 
 
-def _row_blocks(geo: WideGeometry, target_cols: int):
-    """(first row, end row) blocks of the wide output grid holding about target_cols pixels each."""
+def _chunks(units: int, macs: int) -> int:
+    """How many independent chunks to split `units` (rows, channels) into for the worker threads.
+
+    1 when threads are off or the op is too small for a hand-off to pay
+    (PARALLEL_MIN_MACS per chunk); else about two chunks per thread for balance.
+    """
+    t = current_threads()
+    if t <= 1 or units <= 1:
+        return 1
+    return max(1, min(units, 2 * t, macs // PARALLEL_MIN_MACS))
+
+
+def _row_blocks(geo: WideGeometry, target_cols: int, macs: int = 0) -> list[tuple[int, int]]:
+    """(first row, end row) blocks of the wide output grid holding about target_cols pixels each
+    (smaller when needed to give every worker thread a share of a big op)."""
     rows = max(1, min(geo.oh, max(MIN_BLOCK_COLUMNS, target_cols) // geo.wq))
-    for r0 in range(0, geo.oh, rows):
-        yield r0, min(geo.oh, r0 + rows)
+    chunks = _chunks(geo.oh, macs)
+    if chunks > 1:
+        rows = min(rows, max(1, -(-geo.oh // chunks)))
+    return [(r0, min(geo.oh, r0 + rows)) for r0 in range(0, geo.oh, rows)]
 
 
 def _tap_matmul(x, w, bias, geo: WideGeometry, group: int, out, act) -> None:
@@ -184,10 +227,13 @@ def _tap_matmul(x, w, bias, geo: WideGeometry, group: int, out, act) -> None:
     ntap = kh * kw
     wt = np.ascontiguousarray(w.reshape(group, og, cg, ntap).transpose(3, 0, 1, 2))  # (T, G, Og, Cg)
     wq = geo.wq
+    blocks = _row_blocks(geo, CACHE_BLOCK_ELEMENTS // max(o, 1), out[0].size * cg * ntap)
     for b in range(x.shape[0]):
         flat = geo.flatten(x[b])
         flat = flat.reshape(flat.shape[0], group, cg, flat.shape[-1])
-        for r0, r1 in _row_blocks(geo, CACHE_BLOCK_ELEMENTS // max(o, 1)):
+
+        def block(i: int, b=b, flat=flat) -> None:
+            r0, r1 = blocks[i]
             p0, p1 = r0 * wq, r1 * wq
             # matmul into contiguous buffers (numpy only uses BLAS for those), then accumulate
             acc = tmp = None
@@ -203,6 +249,8 @@ def _tap_matmul(x, w, bias, geo: WideGeometry, group: int, out, act) -> None:
             _epilogue(acc, bias, act)
             out[b, :, r0:r1] = acc.reshape(o, r1 - r0, wq)[:, :, : geo.ow]
 
+        parallel_for(len(blocks), block)
+
 
 def _im2col(x, w, bias, geo: WideGeometry, out, act) -> None:
     """Convolution with few input channels: im2col of contiguous shifted rows, one matmul per block of rows."""
@@ -211,9 +259,12 @@ def _im2col(x, w, bias, geo: WideGeometry, out, act) -> None:
     k = ntap * c
     wm = np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(o, k))  # tap-major, channel-minor
     wq = geo.wq
+    blocks = _row_blocks(geo, IM2COL_BLOCK_ELEMENTS // k, out[0].size * k)
     for b in range(x.shape[0]):
         flat = geo.flatten(x[b])
-        for r0, r1 in _row_blocks(geo, IM2COL_BLOCK_ELEMENTS // k):
+
+        def block(i: int, b=b, flat=flat) -> None:
+            r0, r1 = blocks[i]
             p0, p1 = r0 * wq, r1 * wq
             cols = np.empty((k, p1 - p0), dtype=out.dtype)
             for t, (ph, off) in enumerate(geo.taps):
@@ -221,6 +272,8 @@ def _im2col(x, w, bias, geo: WideGeometry, out, act) -> None:
             r = np.matmul(wm, cols)
             _epilogue(r, bias, act)
             out[b, :, r0:r1] = r.reshape(o, r1 - r0, wq)[:, :, : geo.ow]
+
+        parallel_for(len(blocks), block)
 
 
 def conv2d(

@@ -9,10 +9,12 @@ input exclusively (last use, produced by this run, no other reference to the
 array, same shape and dtype as the output), an elementwise kernel writes its
 result in place.
 
-BLAS threads: ops under blas_threads.MIN_MACS_FOR_BLAS_THREADS multiply-adds
-run with one BLAS thread (the hand-off to worker threads costs more than it
-saves on small matmuls, and stalls for a whole scheduler slice when the cores
-are shared); bigger ones use the thread count the environment configured.
+Threads: during a run BLAS is single-threaded in this thread (multi-threaded
+OpenBLAS syncs its threads several times per call: on small matmuls that costs
+more than the arithmetic, and on shared cores every sync waits a scheduler
+slice); the thread count the environment configured for BLAS is used instead
+by the big conv kernels, which split an op into independent chunks shared with
+worker threads (parallel.py).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from npuc.backends.reference import blas_threads
+from npuc.backends.reference import blas_threads, parallel
 from npuc.backends.reference.kernels import (
     FLOAT_KERNELS,
     INPLACE_KERNELS,
@@ -54,7 +56,6 @@ class _Step:
     out_tensors: tuple[Tensor, ...]
     out_types: tuple[tuple[tuple[int, ...], np.dtype], ...]
     free_after: tuple[int, ...]  # slots whose last use is this step
-    threaded: bool  # big enough to use the configured BLAS thread count
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,6 @@ class Executor:
                 out_tensors=out_tensors,
                 out_types=tuple((t.shape, t.dtype.numpy) for t in out_tensors),
                 free_after=tuple(sorted(frees[i])),
-                threaded=_macs(op, [None if s is None else self._tensors[s] for s in ins], out_tensors)
-                >= blas_threads.MIN_MACS_FOR_BLAS_THREADS,
             ))
         free_inputs = tuple(s for s in self._input_slots if s not in last_use and s not in keep)
         return _Plan(tuple(steps), tuple(wanted), free_inputs)
@@ -220,19 +219,19 @@ class Executor:
         for slot in plan.free_inputs:
             values[slot] = None
         set_threads = blas_threads.blas_threads_control()
-        configured = None if set_threads is None else set_threads(1)
-        if configured is not None and configured <= 1:
-            set_threads(configured)
-            set_threads = None
+        # BLAS we cannot control keeps its own threading: no chunk workers on top of it
+        configured = blas_threads.configured_blas_threads() or 1
+        if set_threads is not None:
+            set_threads(1)
         try:
-            self._run_steps(plan, values, on_tensor, set_threads, configured)
+            with parallel.threads(configured):
+                self._run_steps(plan, values, on_tensor)
         finally:
             if set_threads is not None:
                 set_threads(configured)
         return {t.name: values[self._slot[t.name]] for t in plan.outputs}
 
-    def _run_steps(self, plan: _Plan, values: list, on_tensor: OnTensor | None,
-                   set_threads: Callable[[int], int] | None, configured: int | None) -> None:
+    def _run_steps(self, plan: _Plan, values: list, on_tensor: OnTensor | None) -> None:
         getrefcount = sys.getrefcount
         with np.errstate(all="ignore"):
             for step in plan.steps:
@@ -246,16 +245,10 @@ class Executor:
                             and getrefcount(first) <= _EXCLUSIVE_REFS):
                         fn = step.inplace
                     del first
-                threaded = set_threads is not None and step.threaded
-                if threaded:
-                    set_threads(configured)
                 try:
                     outs = fn(step.op, ins)
                 except Exception as exc:  # noqa: BLE001 - reported with the op's name, kind, origin, shapes
                     raise kernel_failure(step.op, ins, exc) from exc
-                finally:
-                    if threaded:
-                        set_threads(1)
                 if len(outs) != len(step.outs):
                     raise _bad_output_count(step, outs)
                 for slot, value, tensor, (shape, dtype) in zip(step.outs, outs, step.out_tensors, step.out_types):
@@ -267,24 +260,6 @@ class Executor:
                 outs = value = None  # drop these references so the next step may own the array
                 for s in step.free_after:
                     values[s] = None
-
-
-def _numel(t: Tensor | None) -> int:
-    return 0 if t is None or t.shape is None else int(np.prod(t.shape, dtype=np.int64))
-
-
-def _macs(op: Op, ins: Sequence[Tensor | None], outs: Sequence[Tensor]) -> int:
-    """Multiply-adds of the matmul-like ops (0 for the others: they never call BLAS)."""
-    try:
-        if op.kind == "Conv" and len(ins) > 1 and outs:
-            return _numel(outs[0]) * (_numel(ins[1]) // max(1, ins[1].shape[0]))
-        if op.kind == "ConvTranspose" and len(ins) > 1:
-            return _numel(ins[0]) * (_numel(ins[1]) // max(1, ins[1].shape[0]))
-        if op.kind in ("Gemm", "MatMul") and ins and ins[0] is not None and outs:
-            return _numel(outs[0]) * int(ins[0].shape[-1])
-    except (TypeError, IndexError, AttributeError):  # unknown shapes: treat as big
-        return blas_threads.MIN_MACS_FOR_BLAS_THREADS
-    return 0
 
 
 def _bad_output_count(step: _Step, outs: Sequence) -> ExecutionError:
