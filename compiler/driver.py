@@ -140,18 +140,6 @@ def build_float(req: CompileRequest) -> FloatStage:
     return FloatStage(native, graph, pipeline, ctx, stages, warnings, records)
 
 
-def _fixed_float_inputs(graph: Graph) -> None:
-    """Float inputs of an int8 model keep their encoding only as `fixed_quant` (see docs/quantized-ir.md).
-
-    The TFLite importer also sets `tensor.quant` on them; quantize treats a float tensor whose
-    `quant` already has the wanted type as converted and records no encoding for the Quantize
-    that insert_dtype_conversions must add, so it is cleared here (the fixed encoding stays).
-    """
-    for t in graph.inputs:
-        if t.dtype.is_float and t.quant is not None and "fixed_quant" in t.meta:
-            t.quant = None
-
-
 def compile_model(req: CompileRequest) -> CompileResult:
     """Run the whole pipeline. Raises NpucError subclasses with messages a user can act on."""
     from npuc.backends.npu.emit import emit
@@ -186,7 +174,6 @@ def compile_model(req: CompileRequest) -> CompileResult:
                 "in the script.")
 
     with stages("quantize"):
-        _fixed_float_inputs(graph)
         options = {**(pipeline.quantize_options if pipeline else {}), **req.quantize_options}
         ctx.set("quant_config", pipeline.quant_config if pipeline else QuantConfig())
         passes = build_pipeline([("quantize", options), "insert_dtype_conversions"])

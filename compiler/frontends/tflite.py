@@ -12,8 +12,8 @@ Model inputs and outputs of rank 4 are NCHW in the IR; the model's own layout
 (NHWC) is recorded in `graph.meta['io_layouts']` with the permutation that
 turns an IR array back into the TFLite layout. Constants stored as float16 or
 as quantized integers are folded to float32. In a fully integer-quantized
-model every tensor keeps its scale/zero point (`tensor.quant`, and
-`tensor.meta['fixed_quant']` for the quantizer) and
+model every tensor keeps its scale/zero point as a fixed encoding
+(`tensor.meta['fixed_quant']`, adopted by the quantizer) and
 `graph.meta['fixed_encodings']` is True.
 """
 from __future__ import annotations
@@ -130,8 +130,7 @@ class Lowering:
         """Keep a TFLite encoding on an IR tensor (fully quantized models only)."""
         if quant is None or not self.fixed_encodings:
             return
-        tensor.quant = quant
-        tensor.meta["fixed_quant"] = quant
+        tensor.meta["fixed_quant"] = quant  # the float IR has no quant yet; quantize adopts this
 
     def const(self, name: str, arr: np.ndarray, quant: QuantParams | None = None) -> Tensor:
         t = self.graph.add_const(name or "const", arr)
