@@ -138,18 +138,18 @@ def test_bit_flips_resigned(binaries):
         spans = sections(data)
         targets = [(0, len(data) - CHECKSUM_SIZE)] + [spans[s] for s in (Section.HEADER_JSON, Section.COMMANDS,
                                                                            Section.QUANT_PARAMS, Section.WEIGHTS)]
-        for i in range(1000):
+        for i in range(400):
             off, size = targets[i % len(targets)]
             buf = bytearray(data)
             for _ in range(1 + int(rng.integers(0, 3))):
                 pos = off + int(rng.integers(0, max(size, 1)))
                 buf[pos] ^= 1 << int(rng.integers(0, 8))
-            counts[outcome(resign(buf), compare=i % 4 == 0)] += 1
+            counts[outcome(resign(buf), compare=i % 10 == 0)] += 1
         for _ in range(100):  # without re-signing the checksum catches every flip
             buf = bytearray(data)
             buf[int(rng.integers(0, len(data)))] ^= 1 << int(rng.integers(0, 8))
             assert outcome(bytes(buf), compare=False) == "rejected"
-    assert counts["rejected"] > 300 and counts["ran"] > 100, counts
+    assert counts["rejected"] > 200 and counts["ran"] > 50, counts
 
 
 def test_splices(binaries):
