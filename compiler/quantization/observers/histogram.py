@@ -82,25 +82,22 @@ class Histogram:
     def add_view(self, x: np.ndarray) -> None:
         """Bin a (pre, rows, post) array: row ``r`` is ``x[:, r, :]`` (see `channel_view`).
 
-        One numba pass per row in the common case (the range does not grow): min,
-        max and bin counts together, without converting or copying the data. Raises
-        on NaN or infinity before changing anything.
+        min/max by numpy reductions on the data as it is (NaN propagates, so they
+        are the finiteness check), then one numba binning pass; no converted copy.
+        Raises on NaN or infinity before changing anything.
         """
         if x.shape[1] != self.rows:
             raise QuantizationError(f"histogram has {self.rows} rows, data has {x.shape[1]}")
         if x.shape[0] * x.shape[2] == 0:
             return
         x = _kernel_input(x)
-        lo = np.empty(self.rows)
-        hi = np.empty(self.rows)
-        grow = self.exponent.copy()
-        bad = kernels.bin_rows(x, self.exponent, self.counts, lo, hi, grow)
-        if bad >= 0:
+        lo = x.min(axis=(0, 2)).astype(np.float64)
+        hi = x.max(axis=(0, 2)).astype(np.float64)
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise QuantizationError("observed data contains NaN or infinity")
-        grown = np.flatnonzero(grow != self.exponent)
-        if grown.size:
-            self._grow(grow)
-            kernels.bin_selected_rows(x, self.exponent, self.counts, grown.astype(np.int64))
+        _, needed = np.frexp(np.maximum(-lo, hi))  # max|x| < 2**needed, the smallest such exponent
+        self._grow(np.maximum(self.exponent, np.maximum(needed.astype(np.int64), MIN_EXPONENT)))
+        kernels.bin_rows(x, self.exponent, self.counts)
         self.min = np.minimum(self.min, lo)
         self.max = np.maximum(self.max, hi)
         self.total += x.shape[0] * x.shape[2]

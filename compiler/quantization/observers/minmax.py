@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from npuc.errors import QuantizationError
-from npuc.quantization.observers import kernels
 from npuc.quantization.observers.base import Observer, Range, channel_view
 
 
@@ -26,8 +25,10 @@ class MinMaxObserver(Observer):
             return
         if view.dtype != np.float32 and view.dtype != np.float64:
             view = view.astype(np.float64)
-        lo, hi = np.empty(view.shape[1]), np.empty(view.shape[1])
-        if not kernels.minmax_rows(view, lo, hi):  # one pass, no float64 copy
+        # SIMD reductions on the data as it is (no float64 copy); NaN propagates into them
+        lo = view.min(axis=(0, 2)).astype(np.float64)
+        hi = view.max(axis=(0, 2)).astype(np.float64)
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise QuantizationError("observed data contains NaN or infinity")
         self.channels = view.shape[1]
         if self.min is None:
