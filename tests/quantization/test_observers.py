@@ -242,3 +242,10 @@ def test_non_finite_data_leaves_the_observer_unchanged():
                     assert np.array_equal(obs.min, before.min) and np.array_equal(obs.max, before.max)
                 else:
                     assert obs.hist.equals(before.hist)
+
+
+def test_row_edges_equal_edges_rows():
+    h = Histogram(3)
+    h.add(np.array([[0.1, -3.0], [1e-9, 2e-9], [7e5, -1.0]]))
+    for r in range(3):
+        assert np.array_equal(h.row_edges(r), h.edges()[r])

@@ -59,6 +59,11 @@ class Histogram:
         k = np.arange(BINS + 1, dtype=np.float64) - HALF
         return k[None, :] * self.bin_width()[:, None]
 
+    def row_edges(self, row: int) -> np.ndarray:
+        """(BINS + 1,) bin edges of one row: ``edges()[row]`` without computing every row's."""
+        k = np.arange(BINS + 1, dtype=np.float64) - HALF
+        return k * np.ldexp(1.0, int(self.exponent[row]) - LOG_HALF)
+
     def _grow(self, exponent: np.ndarray) -> None:
         d = exponent - self.exponent
         if not np.any(d > 0):
