@@ -23,11 +23,13 @@ the block is in cache. Memory stays bounded: buffers are sized by the
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numba
 import numpy as np
 
 from npuc.backends.reference.fused_activation import InplaceActivation, fused_activation
-from npuc.backends.reference.kernels import kernel
+from npuc.backends.reference.kernels import kernel, preparer
 from npuc.backends.reference.parallel import current_threads, parallel_for
 from npuc.backends.reference.spatial import WideGeometry, pad_spatial
 from npuc.ir.op import Op
@@ -382,3 +384,84 @@ def conv_transpose_kernel(op: Op, inputs: list) -> list[np.ndarray]:
     act = fused_activation(a, x.dtype)
     return [conv_transpose2d(x, w, bias, a["strides"], a["pads"], a["dilations"], int(a["group"]),
                              a["output_padding"], act)]
+
+
+@preparer("Conv")
+def prepare_conv(op: Op, inputs) -> "Callable | None":
+    """Specialised kernels for the small pointwise and depthwise convs of small models.
+
+    Their arithmetic takes a few microseconds, so attribute parsing, dtype
+    checks and weight reshapes per call were a large share; here they happen
+    once. Big convs (split across threads) keep the generic kernel.
+    """
+    x_t, w_t = inputs[0], inputs[1]
+    b_t = inputs[2] if len(inputs) > 2 else None
+    if x_t is None or w_t is None or not w_t.is_const or (b_t is not None and not b_t.is_const):
+        return None
+    dt = x_t.dtype.numpy
+    if dt not in (np.float32, np.float64) or len(x_t.shape) != 4 or w_t.data.ndim != 4:
+        return None
+    a = op.attrs
+    xshape = tuple(x_t.shape)
+    n, c, h, wd = xshape
+    w_src, b_src = w_t.data, (None if b_t is None else b_t.data)
+    o, cg, kh, kw = w_src.shape
+    sh, sw = (int(v) for v in a["strides"])
+    dh, dw = (int(v) for v in a["dilations"])
+    pt, pl, pb, pr = (int(v) for v in a["pads"])
+    group = int(a["group"])
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    if oh <= 0 or ow <= 0:
+        return None
+    oshape = (n, o, oh, ow)
+    if n * o * oh * ow * cg * kh * kw >= 2 * PARALLEL_MIN_MACS:
+        return None
+    act = fused_activation(a, np.dtype(dt))
+    wc = np.ascontiguousarray(w_src, dtype=dt)
+    bias = None if b_src is None else np.ascontiguousarray(b_src.reshape(-1), dtype=dt)
+    generic = conv_kernel
+
+    def same_inputs(ins) -> bool:
+        x = ins[0]
+        return (ins[1] is w_src and (len(ins) < 3 or ins[2] is b_src)
+                and x.shape == xshape and x.dtype == dt)
+
+    if kh == kw == 1 and sh == sw == 1 and not (pt or pl or pb or pr) and group == 1:
+        wm = wc.reshape(o, c)
+        b2 = None if bias is None else bias.reshape(o, 1)
+        p = oh * ow
+
+        def pointwise(op_: Op, ins: list) -> list[np.ndarray]:
+            if not same_inputs(ins):
+                return generic(op_, ins)
+            x = ins[0]
+            out = np.empty(oshape, dtype=dt)
+            for b in range(n):
+                ob = out[b].reshape(o, p)
+                np.matmul(wm, x[b].reshape(c, p), out=ob)
+                if b2 is not None:
+                    ob += b2
+                if act is not None:
+                    act(ob)
+            return [out]
+
+        return pointwise
+    if group == c and cg == 1 and group > 1:
+        bz = np.zeros(o, dtype=dt) if bias is None else bias
+        mult = o // c
+
+        def depthwise(op_: Op, ins: list) -> list[np.ndarray]:
+            if not same_inputs(ins):
+                return generic(op_, ins)
+            x = ins[0]
+            if not x.flags.c_contiguous:
+                x = np.ascontiguousarray(x)
+            out = np.empty(oshape, dtype=dt)
+            _depthwise_nb(x, wc, bz, out, sh, sw, pt, pl, dh, dw, mult, 0, o)
+            if act is not None:
+                act(out)
+            return [out]
+
+        return depthwise
+    return None

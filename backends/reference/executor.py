@@ -32,7 +32,7 @@ from npuc.backends.reference.kernels import (
     Kernel,
     describe_inputs,
     kernel_failure,
-    kernel_for,
+    prepared_kernel,
 )
 from npuc.errors import ExecutionError
 from npuc.ir.graph import Graph
@@ -150,7 +150,7 @@ class Executor:
                 inplace = None
             steps.append(_Step(
                 op=op,
-                kernel=kernel_for(op.kind),
+                kernel=prepared_kernel(op, graph.inputs_of(op)),
                 inplace=inplace,
                 ins=ins,
                 outs=outs,

@@ -19,6 +19,7 @@ import numpy as np
 
 from npuc.errors import ExecutionError, PluginError
 from npuc.ir.op import Op
+from npuc.ir.tensor import Tensor  # noqa: F401 - named in annotations
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,38 @@ FLOAT_KERNELS: dict[str, Kernel] = {}
 INPLACE_KERNELS: dict[str, Kernel] = {}
 #: op kind -> who registered its kernel (for clash errors and listings).
 KERNEL_SOURCES: dict[str, str] = {}
+
+#: A preparer sees an op and its input tensors (shapes, dtypes, constant data) once, when the
+#: executor plans, and returns a kernel specialised for them (weights already re-laid-out,
+#: attributes parsed) or None. The specialised kernel must give the generic kernel's results
+#: and fall back to it whenever the inputs are not what it was prepared for.
+Preparer = Callable[[Op, Sequence["Tensor | None"]], "Kernel | None"]
+#: op kind -> preparer of the built-in kernel (only used while that kernel is the registered one).
+PREPARERS: dict[str, Preparer] = {}
+
+
+def preparer(kind: str) -> Callable[[Preparer], Preparer]:
+    """Decorator registering the preparer of a built-in kernel."""
+
+    def deco(fn: Preparer) -> Preparer:
+        PREPARERS[kind] = fn
+        return fn
+
+    return deco
+
+
+def prepared_kernel(op: Op, inputs: Sequence["Tensor | None"]) -> Kernel:
+    """The kernel the executor runs for `op`: a prepared specialisation when there is one, else the generic."""
+    generic = kernel_for(op.kind)
+    prep = PREPARERS.get(op.kind)
+    if prep is None or KERNEL_SOURCES.get(op.kind) != "builtin":
+        return generic
+    try:
+        fast = prep(op, inputs)
+    except Exception:  # noqa: BLE001 - a preparer that cannot handle the op leaves it to the generic kernel
+        log.debug("preparer of %s failed for op %s; generic kernel used", op.kind, op.name, exc_info=True)
+        return generic
+    return generic if fast is None else fast
 
 
 def register_kernel(kind: str, fn: Kernel, source: str = "builtin", inplace: Kernel | None = None) -> Kernel:
