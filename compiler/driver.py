@@ -6,6 +6,7 @@ pipeline succeeded (a failed compile never damages an earlier good output).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from contextlib import contextmanager
@@ -182,6 +183,10 @@ def compile_model(req: CompileRequest) -> CompileResult:
 
     with stages("lower"):
         metadata = {"npuc_version": __version__, "target": target.name, "source": str(Path(req.model).name)}
+        if req.preprocessing is not None:  # how images were fed, so `npuc run IMAGE` feeds them the same way
+            metadata["preprocessing"] = {k: list(v) if isinstance(v, tuple) else v
+                                         for k, v in dataclasses.asdict(req.preprocessing).items()
+                                         if k not in ("size", "layout")}
         program = lower(graph, metadata=metadata)
         binary = emit(program)
 

@@ -15,7 +15,7 @@ def find_problems(graph: Graph) -> list[str]:
     g = graph.nx
     if not nx.is_directed_acyclic_graph(g):
         problems.append("the graph has a cycle: " + " -> ".join(
-            getattr(n, "name", "?") for n, _ in nx.find_cycle(g)[:8]))
+            getattr(n, "name", "?") for n, *_ in nx.find_cycle(g)[:8]))
         return problems
     input_ids = {id(t) for t in graph.inputs}
     for t in graph.inputs:

@@ -24,6 +24,10 @@ import npuc.ir.ops  # noqa: F401  (registers the built-in op kinds)
 from npuc.ir.op_spec import OPS
 
 
+#: element types layer parameters may have (numpy names, as emit writes them)
+PARAM_DTYPES = frozenset({"i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f2", "f4", "f8"})
+
+
 class _Bad(Exception):
     """Internal: one validation failure (turned into BinaryFormatError with the file name)."""
 
@@ -149,11 +153,8 @@ def _params(header: dict, section: bytes) -> list[tuple[str, np.ndarray]]:
     for i, p in enumerate(raw):
         _need(isinstance(p, dict) and isinstance(p.get("name"), str), f"parameter #{i} is malformed")
         what = f"parameter #{i} ({p['name']})"
-        try:
-            dtype = np.dtype(p.get("dtype"))
-        except TypeError:
-            raise _Bad(f"{what}: unknown dtype {p.get('dtype')!r}") from None
-        _need(dtype.kind in "iuf" and dtype.itemsize <= 8, f"{what}: unsupported dtype {dtype}")
+        _need(p.get("dtype") in PARAM_DTYPES, f"{what}: unsupported dtype {p.get('dtype')!r}")
+        dtype = np.dtype(p["dtype"])
         out.append((p["name"], _array(section, p.get("offset"), p.get("nbytes"), dtype,
                                       _shape(p.get("shape"), what), what)))
     return out

@@ -49,4 +49,5 @@ def reduce_mean_sum(op, inputs, params, outs):
     axes = op.attrs["axes"]
     axes = tuple(range(x.ndim)) if axes is None else tuple(int(a) % x.ndim for a in axes)
     acc = x.sum(axis=axes, keepdims=bool(op.attrs["keepdims"]))
-    return [_finish(np.asarray(acc), params, outs[0][1])]
+    # the parameters are 1-element arrays: a full reduction to a scalar must keep the declared shape
+    return [_finish(np.asarray(acc), params, outs[0][1]).reshape(outs[0][0])]
