@@ -14,7 +14,6 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from npuc.analysis.blas_threads import blas_threads
 from npuc.analysis.entropy import EntropyEntry, kl_divergence, sorted_entries, weight_kl
 from npuc.analysis.float_cache import FloatCache
 from npuc.analysis.layer_snr import LayerSnrCollector
@@ -68,12 +67,6 @@ def analyze(fp: Graph, q: Graph, samples: Iterable[Feeds], options: AnalysisOpti
     progress(stage, steps) is called as work is done ("sample": once per sample;
     "layer": once per layer of the sensitivity analysis).
     """
-    with blas_threads(1):
-        return _analyze(fp, q, samples, options, progress, model_name)
-
-
-def _analyze(fp: Graph, q: Graph, samples: Iterable[Feeds], options: AnalysisOptions,
-             progress: Callable[[str, int], None] | None, model_name: str | None) -> AnalysisReport:
     layers = find_layers(fp, q)
     seconds = {"float": 0.0, "all_quantized": 0.0, "sensitivity": 0.0}
     cache = FloatCache(fp)

@@ -6,6 +6,10 @@ downstream of it: the float activations of a sample are computed once
 float model continues from its outputs only (`SuffixRunner`), reading every
 other value from the cache. Per sample that is about (number of layers x half
 the model) op runs instead of (number of layers x the whole model).
+
+Like the float executor, the runs use single-threaded BLAS and the executor's
+own chunk threading (`npuc.backends.reference.parallel`): the work is many small
+matmuls, for which BLAS worker threads cost more than they give on shared cores.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from npuc.analysis.layers import AnalysisLayer
 from npuc.analysis.single_layer import SingleLayerRunner
 from npuc.analysis.snr import SnrStats
 from npuc.analysis.suffix import SuffixRunner
+from npuc.backends.reference import parallel
+from npuc.backends.reference.blas_threads import blas_threads_control, configured_blas_threads
 from npuc.ir.graph import Graph
 
 
@@ -39,6 +45,18 @@ class SensitivityCollector:
     def add_sample(self, float_values: Mapping[str, np.ndarray],
                    advance: Callable[[], None] | None = None) -> None:
         """Quantize each layer alone on this sample's float activations and accumulate output SNRs."""
+        set_threads = blas_threads_control()
+        configured = configured_blas_threads() or 1
+        if set_threads is not None:
+            set_threads(1)
+        try:
+            with parallel.threads(configured):
+                self._run_layers(float_values, advance)
+        finally:
+            if set_threads is not None:
+                set_threads(configured)
+
+    def _run_layers(self, float_values: Mapping[str, np.ndarray], advance: Callable[[], None] | None) -> None:
         for layer in self.layers:
             per_output = self.stats[layer.name]
             replaced = self._single.run(layer, float_values)

@@ -11,7 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
-from npuc.backends.reference.kernels import kernel_failure, kernel_for
+from npuc.backends.reference.kernels import Kernel, kernel_failure, prepared_kernel
 from npuc.ir.graph import Graph
 from npuc.ir.op import Op
 
@@ -37,6 +37,8 @@ class SuffixRunner:
         # adjacency once: networkx lookups per plan would dominate on large models
         self._io: dict[int, tuple[tuple[str | None, ...], tuple[str, ...]]] = {}
         self._consumers: dict[str, list[Op]] = {}
+        # the executor's specialised kernels (weights re-laid-out once), prepared once for every plan
+        self._kernels: dict[int, Kernel] = {id(op): prepared_kernel(op, graph.inputs_of(op)) for op in self._ops}
         for op in self._ops:
             ins = tuple(None if t is None else t.name for t in graph.inputs_of(op))
             self._io[id(op)] = (ins, tuple(t.name for t in graph.outputs_of(op)))
@@ -102,7 +104,7 @@ class SuffixRunner:
         """Graph outputs reached from `replaced` ({tensor: new value}); other values come from `cache`."""
         plan = self.plan(frozenset(replaced))
         local: dict[str, np.ndarray] = dict(replaced)
-        consts = self._consts
+        consts, kernels = self._consts, self._kernels
         with np.errstate(all="ignore"):
             for op, ins_n, outs_n, free in plan.steps:
                 ins = []
@@ -116,7 +118,7 @@ class SuffixRunner:
                     else:
                         ins.append(cache[n])
                 try:
-                    outs = kernel_for(op.kind)(op, ins)
+                    outs = kernels[id(op)](op, ins)
                 except Exception as exc:  # noqa: BLE001 - reported with the op's name and shapes
                     raise kernel_failure(op, ins, exc) from exc
                 for n, v in zip(outs_n, outs):
