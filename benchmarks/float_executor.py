@@ -5,11 +5,16 @@
     python benchmarks/float_executor.py --models synthetic   # no ONNX front-end needed
 
 Both sides get the same thread count: onnxruntime via intra_op_num_threads
-(ORT_SEQUENTIAL, its default graph optimisations), numpy's BLAS via
+(ORT_SEQUENTIAL, its default graph optimisations), npuc via
 OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS (set from --threads
-before numpy is imported unless already set in the environment). Runs of the
-two engines are interleaved so background load hits both alike; each figure
-is the median of --runs timed runs after --warmup runs.
+before numpy is imported unless already set in the environment): the executor
+reads that count and splits big convs into chunks over that many threads,
+with BLAS itself single-threaded inside a run. Runs of the two engines are
+interleaved so background load hits both alike; each figure is the median of
+--runs timed runs after --warmup runs, with the fastest run beside it (on
+shared cores the median also measures how often a run is preempted, which
+grows with its CPU time; the minimum is the figure of an idle machine). The
+1-minute load average is printed before and after each model.
 
 npuc runs the graph as imported and, when the pass manager is available,
 after the default cleanup pipeline (BatchNorm folded, hard-swish recognised,
@@ -106,8 +111,8 @@ def ort_session(model: str | onnx.ModelProto, threads: int) -> ort.InferenceSess
     return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
 
 
-def interleaved_medians(fns: dict, runs: int, warmup: int) -> dict[str, float]:
-    """Median ms per call of each function, runs interleaved round-robin."""
+def interleaved_medians(fns: dict, runs: int, warmup: int) -> dict[str, tuple[float, float]]:
+    """(median, min) ms per call of each function, runs interleaved round-robin."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -117,7 +122,7 @@ def interleaved_medians(fns: dict, runs: int, warmup: int) -> dict[str, float]:
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+    return {k: (float(np.median(v)) * 1e3, float(np.min(v)) * 1e3) for k, v in times.items()}
 
 
 def npuc_graphs(name: str, shape: tuple[int, ...]) -> tuple[dict[str, Graph], str | onnx.ModelProto]:
@@ -158,12 +163,21 @@ def bench(name: str, args: argparse.Namespace) -> None:
         span = float(np.ptp(ref))
         print(f"{name} {label}: {len(g)} ops, max abs error vs onnxruntime {err:.2e} (output range {span:.3g})")
         fns[label] = (lambda ex=ex, n=g.inputs[0].name: ex.run({n: x}))
+    load0 = _load()
     ms = interleaved_medians(fns, args.runs, args.warmup)
-    base = ms["onnxruntime"]
-    print(f"{name} {'x'.join(map(str, shape))}, {args.threads} thread(s), median of {args.runs} runs:")
-    for label, v in ms.items():
-        ratio = "" if label == "onnxruntime" else f"  ratio {v / base:.2f}x"
-        print(f"  {label:24s} {v:9.2f} ms{ratio}")
+    base, base_min = ms["onnxruntime"]
+    print(f"{name} {'x'.join(map(str, shape))}, {args.threads} thread(s), median of {args.runs} runs "
+          f"(load average {load0} -> {_load()} on {os.cpu_count()} cpus):")
+    for label, (v, vmin) in ms.items():
+        ratio = "" if label == "onnxruntime" else f"  ratio {v / base:.2f}x (min {vmin / base_min:.2f}x)"
+        print(f"  {label:24s} {v:9.2f} ms  (min {vmin:8.2f} ms){ratio}")
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
 
 
 def main() -> int:
