@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from npuc.analysis.histograms import LayerHistogram
+from npuc.analysis.histograms import CHANNEL_BINS, LayerHistogram
 from npuc.analysis.report import AnalysisReport, LayerResult
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,10 @@ def histogram_plot(layer: LayerResult, hist: LayerHistogram, path: Path, max_cha
         _hist_line(sub, hist.channel_edges, hist.quant_channel[c], _QUANT_COLOR, "quantized")
         _log_y(sub)
         sub.set_title(f"channel {c}: {snr.get(c, float('nan')):.1f} dB", fontsize=8)
+        used = np.flatnonzero(hist.float_channel[c] + hist.quant_channel[c])
+        if used.size:  # zoom on the bins this channel occupies
+            e = hist.channel_edges
+            sub.set_xlim(e[max(used[0] - 1, 0)], e[min(used[-1] + 2, CHANNEL_BINS)])
         sub.tick_params(labelsize=6)
     fig.subplots_adjust(left=0.06, right=0.98, top=0.95, bottom=0.06, hspace=0.45, wspace=0.25)
     fig.savefig(path, dpi=_DPI)
