@@ -12,6 +12,7 @@ from typing import Callable
 import numba
 import numpy as np
 
+from npuc.backends.reference.fused_activation import clamp
 from npuc.backends.reference.kernels import register_kernel
 from npuc.ir.dtypes import DType
 from npuc.ir.op import Op
@@ -142,6 +143,8 @@ for _kind, _uf in (("Tanh", np.tanh), ("Exp", np.exp), ("Log", np.log), ("Sqrt",
 
 def _relu(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
     x = inputs[0]
+    if np.issubdtype(x.dtype, np.floating):
+        return clamp(x, 0, None, out=out)
     return np.maximum(x, _scalar(0, x.dtype), out=out)
 
 
@@ -150,6 +153,8 @@ def _clip(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:
     lo, hi = op.attrs["min"], op.attrs["max"]
     if lo is None and hi is None:
         return x.copy() if out is None else out
+    if np.issubdtype(x.dtype, np.floating):
+        return clamp(x, lo, hi, out=out)
     y = x
     if lo is not None:
         y = np.maximum(y, _scalar(lo, x.dtype), out=out)

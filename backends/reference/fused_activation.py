@@ -1,16 +1,55 @@
-"""The activations Conv/ConvTranspose/Gemm/MatMul may carry fused (attrs activation, clip_min, clip_max)."""
+"""The activations Conv/ConvTranspose/Gemm/MatMul may carry fused (attrs activation, clip_min, clip_max).
+
+Also the one-pass clamp the Relu/Clip kernels share: numpy's maximum/minimum
+on float32 run about 6x slower than an add on this numpy (no SIMD loop), a
+compiled compare-and-select loop runs at add speed. Both keep NaN (a NaN
+compares false); they differ only in the sign of a zero result for a -0.0
+input (the loop keeps -0.0, np.maximum(-0.0, 0) gives +0.0), which compares
+equal.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+import numba
 import numpy as np
 
 #: Applies an activation to an array in place.
 InplaceActivation = Callable[[np.ndarray], None]
 
 
+@numba.njit(cache=True, nogil=True)
+def _clamp_nb(x, y, lo, hi, use_lo, use_hi):  # pragma: no cover - compiled
+    for i in range(x.size):
+        v = x[i]
+        if use_lo and v < lo:
+            v = lo
+        if use_hi and v > hi:
+            v = hi
+        y[i] = v
+
+
+def clamp(x: np.ndarray, lo, hi, out: np.ndarray | None = None) -> np.ndarray:
+    """max(x, lo) then min(., hi) (None = no bound) into `out` (may be x) or a new array, in x's dtype."""
+    y = np.empty_like(x) if out is None else out
+    if (x.dtype in (np.float32, np.float64) and x.flags.c_contiguous and y.flags.c_contiguous
+            and y.dtype == x.dtype and y.shape == x.shape and x.size):
+        t = x.dtype.type
+        _clamp_nb(x.reshape(-1), y.reshape(-1), t(0 if lo is None else lo), t(0 if hi is None else hi),
+                  lo is not None, hi is not None)
+        return y
+    src = x
+    if lo is not None:
+        src = np.maximum(src, x.dtype.type(lo), out=y)
+    if hi is not None:
+        src = np.minimum(src, x.dtype.type(hi), out=y)
+    if src is x:  # no bounds
+        y[...] = x
+    return y
+
+
 def _relu(y: np.ndarray) -> None:
-    np.maximum(y, 0, out=y)
+    clamp(y, 0, None, out=y)
 
 
 def fused_activation(attrs: Mapping[str, Any], dtype: np.dtype) -> InplaceActivation | None:
@@ -26,10 +65,7 @@ def fused_activation(attrs: Mapping[str, Any], dtype: np.dtype) -> InplaceActiva
         hi = None if hi is None else dtype.type(hi)
 
         def _clip(y: np.ndarray) -> None:
-            if lo is not None:
-                np.maximum(y, lo, out=y)
-            if hi is not None:
-                np.minimum(y, hi, out=y)
+            clamp(y, lo, hi, out=y)
 
         return _clip
     raise ValueError(f"unknown fused activation {act!r} (expected None, 'relu' or 'clip')")
