@@ -155,8 +155,9 @@ def _params(header: dict, section: bytes) -> list[tuple[str, np.ndarray]]:
         what = f"parameter #{i} ({p['name']})"
         _need(p.get("dtype") in PARAM_DTYPES, f"{what}: unsupported dtype {p.get('dtype')!r}")
         dtype = np.dtype(p["dtype"])
-        out.append((p["name"], _array(section, p.get("offset"), p.get("nbytes"), dtype,
-                                      _shape(p.get("shape"), what), what)))
+        arr = _array(section, p.get("offset"), p.get("nbytes"), dtype, _shape(p.get("shape"), what), what)
+        _need(dtype != np.uint64 or not arr.size or int(arr.max()) < (1 << 63), f"{what}: values do not fit int64")
+        out.append((p["name"], arr.astype(np.int64) if dtype.kind in "iu" else arr))  # stored narrow, used wide
     return out
 
 

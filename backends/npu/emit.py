@@ -29,6 +29,19 @@ def _pack_arrays(arrays: list[np.ndarray]) -> tuple[bytes, list[tuple[int, int]]
     return bytes(out), spans
 
 
+def compact(values: np.ndarray) -> np.ndarray:
+    """Integer parameters are stored in the narrowest signed type holding them (decode widens them to int64)."""
+    arr = np.ascontiguousarray(values)
+    if arr.dtype.kind not in "iu" or arr.size == 0:
+        return arr
+    lo, hi = int(arr.min()), int(arr.max())
+    for dt in (np.int8, np.int16, np.int32, np.int64):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return arr.astype(dt)
+    return arr
+
+
 def _json_bytes(doc) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
@@ -38,7 +51,8 @@ def emit(program: Program) -> bytes:
     const_ids = sorted(program.constants)
     weights, weight_spans = _pack_arrays([program.constants[i] for i in const_ids])
     const_span = dict(zip(const_ids, weight_spans))
-    qparams, param_spans = _pack_arrays([arr for _, arr in program.params])
+    stored = [compact(arr) for _, arr in program.params]
+    qparams, param_spans = _pack_arrays(stored)
 
     tensors = []
     for e in program.tensors:
@@ -53,7 +67,8 @@ def emit(program: Program) -> bytes:
         "layers": [{"name": l.name, "kind": l.kind, "origin": list(l.origin),
                     "attrs": {k: attr_to_json(v) for k, v in sorted(l.attrs.items())}} for l in program.layers],
         "params": [{"name": name, "dtype": arr.dtype.str.lstrip("<>|="), "shape": list(arr.shape),
-                    "offset": off, "nbytes": nb} for (name, arr), (off, nb) in zip(program.params, param_spans)],
+                    "offset": off, "nbytes": nb}
+                   for (name, _), arr, (off, nb) in zip(program.params, stored, param_spans)],
     }
     commands = bytearray()
     for layer in program.layers:
