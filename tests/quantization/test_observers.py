@@ -249,3 +249,33 @@ def test_row_edges_equal_edges_rows():
     h.add(np.array([[0.1, -3.0], [1e-9, 2e-9], [7e5, -1.0]]))
     for r in range(3):
         assert np.array_equal(h.row_edges(r), h.edges()[r])
+
+
+def _random_folded_histograms(count: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in range(count):
+        size = int(rng.integers(1000, 100_000))
+        x = [np.abs(rng.laplace(size=size)), np.abs(rng.standard_t(2.0 + s % 5, size=size)),
+             np.maximum(rng.normal(size=size), 0) ** 2, np.abs(rng.normal(size=size))][s % 4]
+        x[:int(rng.integers(1, 20))] *= 30  # a few outliers
+        n = int(rng.integers(130, 1024))
+        h = np.bincount(np.minimum((x / x.max() * (n - 0.01)).astype(np.int64), 1023), minlength=1024)
+        if s % 3 == 0:  # holes: plateaus of equal divergences (ties broken to the smaller threshold)
+            a = int(rng.integers(0, n))
+            h[a:a + int(rng.integers(1, 200))] = 0
+        out.append(h)
+    return out
+
+
+@pytest.mark.parametrize("levels", [128, 256])
+def test_kl_threshold_is_exactly_the_numpy_formulations_argmin(levels):
+    from npuc.quantization.observers.kl import kl_divergences, kl_divergences_numpy
+    for h in _random_folded_histograms(60, seed=levels):
+        cand, ref = kl_divergences_numpy(h, levels)
+        fast_cand, fast = kl_divergences(h, levels)
+        assert np.array_equal(cand, fast_cand)
+        assert np.array_equal(np.isfinite(ref), np.isfinite(fast))
+        fin = np.isfinite(ref)
+        np.testing.assert_allclose(fast[fin], ref[fin], rtol=0, atol=1e-11)
+        assert kl_threshold(h, 0.5, levels) == float(cand[int(np.argmin(ref))]) * 0.5

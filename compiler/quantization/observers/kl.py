@@ -15,12 +15,17 @@ If ``n <= nq`` nothing is clipped (the grid is finer than the histogram, e.g. 16
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 from npuc.quantization.observers.histogram import HistogramObserver
 
 #: Counts given to Q bins that are empty where P is not.
 SMOOTHING = 1e-4
+#: Candidates whose numba divergence is within _NEAR * (|min| + 1) of the minimum are re-scored with numpy.
+_NEAR = 1e-7
 #: Thresholds evaluated per vectorised block (bounds the temporary arrays).
 _BLOCK = 128
 
@@ -30,8 +35,84 @@ def kl_levels(bits: int, nonnegative: bool, symmetric: bool) -> int:
     return 1 << bits if (nonnegative and not symmetric) else 1 << (bits - 1)
 
 
+@njit(cache=True, nogil=True)
+def _kl_loop(h, csum, cnz, hlogh, levels, out):
+    """out[k] = KL(P_i || Q_i) for i = levels + k: the definition above, one threshold at a time, O(i) each."""
+    n = h.size
+    total = csum[n]
+    for k in range(out.size):
+        i = levels + k
+        outliers = total - csum[i]
+        # the outlier bin i-1 (last chunk) is non-zero in P even when empty in h
+        extra = 1 if (h[i - 1] == 0.0 and outliers > 0.0) else 0
+        m = i // levels
+        psum = total  # counts are integers below 2**53: every order of summation is exact
+        qsum = 0.0
+        for c in range(levels):
+            start = c * m
+            stop = i if c == levels - 1 else start + m
+            nz = cnz[stop] - cnz[start] + (extra if c == levels - 1 else 0)
+            if nz > 0:
+                qv = (csum[stop] - csum[start]) / nz
+                if qv == 0.0:
+                    qv = SMOOTHING
+                qsum += qv * nz
+        if qsum <= 0.0:
+            qsum = 1.0
+        # KL = sum_b (p_b/P) log(p_b / (P qn_b)) = A/P - log P - sum_chunks (mass/P) log qn: O(levels)
+        # per threshold with the prefix sums of h log h (rounding differs from numpy's; see kl_threshold)
+        last = h[i - 1] + outliers
+        a = hlogh[i - 1] + (last * math.log(last) if last > 0.0 else 0.0)
+        kl = a / psum - math.log(psum)
+        bad = False
+        for c in range(levels):
+            start = c * m
+            stop = i if c == levels - 1 else start + m
+            nz = cnz[stop] - cnz[start] + (extra if c == levels - 1 else 0)
+            if nz == 0:
+                continue
+            qv = (csum[stop] - csum[start]) / nz
+            if qv == 0.0:
+                qv = SMOOTHING
+            qn = qv / qsum
+            if qn == 0.0:
+                bad = True
+                break
+            mass = csum[stop] - csum[start] + (outliers if c == levels - 1 else 0.0)
+            kl -= mass / psum * math.log(qn)
+        out[k] = np.inf if bad else kl
+
+
 def kl_divergences(folded: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """(thresholds i, KL(P_i || Q_i)) for every candidate number of kept bins, vectorised."""
+    """(thresholds i, KL(P_i || Q_i)) for every candidate number of kept bins (numba, O(n**2 / 2) in all).
+
+    Computed as A/P - log P - sum over levels of (mass/P) log q with prefix sums,
+    so the divergences equal `kl_divergences_numpy` only to rounding; `kl_threshold`
+    settles near-ties with the numpy values.
+    """
+    h = np.asarray(folded, dtype=np.int64)
+    n = int(np.flatnonzero(h).max()) + 1 if np.any(h) else 0
+    if n <= levels:
+        return np.array([n], dtype=np.int64), np.zeros(1)
+    h = h[:n].astype(np.float64)
+    csum = np.concatenate(([0.0], np.cumsum(h)))
+    cnz = np.concatenate(([0], np.cumsum(h > 0))).astype(np.int64)
+    cand = np.arange(levels, n + 1, dtype=np.int64)
+    out = np.empty(cand.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hlogh = np.concatenate(([0.0], np.cumsum(np.where(h > 0, h * np.log(h), 0.0))))
+    _kl_loop(h, csum, cnz, hlogh, int(levels), out)
+    return cand, out
+
+
+def kl_divergences_numpy(folded: np.ndarray, levels: int,
+                         only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds i, KL(P_i || Q_i)) vectorised with numpy: every candidate, or the thresholds in `only`.
+
+    The reference values: `kl_threshold` decides between near-minimal candidates
+    with these. Each threshold's value depends on that threshold alone (row-wise
+    operations and row sums), so a subset gives bit-identical values.
+    """
     h = np.asarray(folded, dtype=np.int64)
     n = int(np.flatnonzero(h).max()) + 1 if np.any(h) else 0
     if n <= levels:
@@ -40,7 +121,7 @@ def kl_divergences(folded: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndar
     csum = np.concatenate(([0.0], np.cumsum(h)))
     cnz = np.concatenate(([0], np.cumsum(h > 0)))
     total = csum[-1]
-    cand = np.arange(levels, n + 1, dtype=np.int64)
+    cand = np.arange(levels, n + 1, dtype=np.int64) if only is None else np.asarray(only, dtype=np.int64)
     out = np.empty(cand.size)
     b = np.arange(n, dtype=np.int64)[None, :]
     for s in range(0, cand.size, _BLOCK):  # blocks of thresholds, not elements
@@ -74,9 +155,21 @@ def kl_divergences(folded: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndar
 
 
 def kl_threshold(folded: np.ndarray, bin_width: float, levels: int) -> float:
-    """The |x| clipping threshold with the smallest KL divergence."""
-    cand, div = kl_divergences(folded, levels)
-    return float(cand[int(np.argmin(div))]) * float(bin_width)
+    """The |x| clipping threshold with the smallest KL divergence (ties: the smaller threshold).
+
+    The numba loop (`kl_divergences`) ranks every candidate; the candidates
+    within `_NEAR` of its minimum (far more than the two formulations' rounding
+    differences, below 1e-11 on the test histograms) are decided with the numpy values, so the result is
+    exactly the numpy formulation's argmin, near-ties included, at a fraction of its cost.
+    """
+    cand, fast = kl_divergences(folded, levels)
+    if cand.size > 1:
+        best = float(np.min(fast))
+        near = cand[fast <= best + _NEAR * (abs(best) + 1.0)] if np.isfinite(best) else cand
+        _, exact = kl_divergences_numpy(folded, levels, only=near)
+        cand = near
+        fast = exact
+    return float(cand[int(np.argmin(fast))]) * float(bin_width)
 
 
 class KLObserver(HistogramObserver):
