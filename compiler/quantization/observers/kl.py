@@ -37,7 +37,7 @@ def kl_levels(bits: int, nonnegative: bool, symmetric: bool) -> int:
 
 @njit(cache=True, nogil=True)
 def _kl_loop(h, csum, cnz, hlogh, levels, out):
-    """out[k] = KL(P_i || Q_i) for i = levels + k: the definition above, one threshold at a time, O(i) each."""
+    """out[k] = KL(P_i || Q_i) for i = levels + k: the definition above, O(levels) per threshold."""
     n = h.size
     total = csum[n]
     for k in range(out.size):
@@ -84,7 +84,7 @@ def _kl_loop(h, csum, cnz, hlogh, levels, out):
 
 
 def kl_divergences(folded: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
-    """(thresholds i, KL(P_i || Q_i)) for every candidate number of kept bins (numba, O(n**2 / 2) in all).
+    """(thresholds i, KL(P_i || Q_i)) for every candidate number of kept bins (numba, O(n * levels)).
 
     Computed as A/P - log P - sum over levels of (mass/P) log q with prefix sums,
     so the divergences equal `kl_divergences_numpy` only to rounding; `kl_threshold`
