@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from npuc.analysis.entropy import EntropyEntry
-from npuc.analysis.snr import FLAG_THRESHOLD_DB
 
 
 @dataclass

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from npuc.analysis.analyzer import AnalysisOptions, analyze
 from npuc.analysis.entropy import write_entropy_file
@@ -21,6 +21,9 @@ from npuc.analysis.plots import write_plots
 from npuc.analysis.report import AnalysisReport
 from npuc.analysis.report_html import write_html
 from npuc.errors import NpucError
+
+if TYPE_CHECKING:
+    from npuc.driver import CompileRequest
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ REPORT_FILES = ("report.html", "report.json", "quantization_entropy.txt")
 class AnalyzeRequest:
     """What to analyse: a compile request plus the analysis settings."""
 
-    compile: object  # npuc.driver.CompileRequest (needs calib)
+    compile: "CompileRequest"  # calib is required: the analysis runs on that data
     out_dir: Path
     samples: int = 16  # calibration items the analysis runs on
     plot_layers: int = 12  # worst layers that get histogram and scatter plots
@@ -48,7 +51,7 @@ def analyze_model(req: AnalyzeRequest, progress: Callable[[str, int], None] | No
     from npuc.driver import compile_model
 
     creq = req.compile
-    if getattr(creq, "calib", None) is None:
+    if creq.calib is None:
         raise NpucError("npuc analyze needs data to run the model on: give --calib DATA (the calibration set)")
     if req.samples < 1:
         raise NpucError(f"--samples must be at least 1, got {req.samples}")
@@ -56,16 +59,16 @@ def analyze_model(req: AnalyzeRequest, progress: Callable[[str, int], None] | No
     if out_dir.exists() and not out_dir.is_dir():
         raise NpucError(f"output '{out_dir}' exists and is not a folder")
     t0 = time.perf_counter()
-    result = compile_model(creq)  # type: ignore[arg-type]
+    result = compile_model(creq)
     t1 = time.perf_counter()
     fp, q = result.fp_optimized, result.quantized
-    data = open_calibration_set(creq.calib, fp, creq.preprocessing)  # type: ignore[attr-defined]
+    data = open_calibration_set(creq.calib, fp, creq.preprocessing)
     data = data.select(min(req.samples, len(data)), seed=req.options.seed)
     if on_layers is not None:
         from npuc.analysis.layers import find_layers
 
         on_layers(len(find_layers(fp, q)), len(data))
-    report = analyze(fp, q, iter(data), req.options, progress, model_name=Path(creq.model).name)  # type: ignore[attr-defined]
+    report = analyze(fp, q, iter(data), req.options, progress, model_name=Path(creq.model).name)
     t2 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     write_plots(report, out_dir, req.plot_layers)

@@ -1,6 +1,5 @@
 """`npuc analyze` end to end on a small two-output conv net, and a deliberately broken layer."""
 import math
-from pathlib import Path
 
 import pytest
 from analysis_models import break_weight_scale, calibration_arrays, small_convnet

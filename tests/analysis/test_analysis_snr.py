@@ -1,6 +1,5 @@
 """SNR arithmetic, the suffix runner and the single-layer runner on a small conv net."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
