@@ -103,6 +103,22 @@ def _depthwise_nb(x, w, bias, out, sh, sw, pt, pl, dh, dw, mult, c0, c1):  # pra
     n, _, h, wd = x.shape
     o, _, kh, kw = w.shape
     oh, ow = out.shape[2], out.shape[3]
+    # per kx: the output columns whose input column ox * sw + off lies inside the row, and where
+    # they start reading (the integer divisions cost more than a short row's arithmetic: hoisted)
+    cnt = np.zeros(kw, dtype=np.uint64)
+    o0 = np.zeros(kw, dtype=np.uint64)
+    i0 = np.zeros(kw, dtype=np.uint64)
+    for kx in range(kw):
+        off = kx * dw - pl
+        a = 0 if off >= 0 else (-off + sw - 1) // sw
+        e = (wd - 1 - off) // sw + 1 if wd - 1 - off >= 0 else 0
+        if e > ow:
+            e = ow
+        if e > a:
+            cnt[kx] = e - a
+            o0[kx] = a
+            i0[kx] = a * sw + off
+    step = numba.uint64(sw)
     for b in range(n):
         for oc in range(c0, c1):
             ic = oc // mult
@@ -118,24 +134,13 @@ def _depthwise_nb(x, w, bias, out, sh, sw, pt, pl, dh, dw, mult, c0, c1):  # pra
                     xrow = x[b, ic, iy]
                     for kx in range(kw):
                         wv = w[oc, 0, ky, kx]
-                        off = kx * dw - pl
-                        # output columns whose input column ox * sw + off lies inside the row
-                        ox0 = 0 if off >= 0 else (-off + sw - 1) // sw
-                        ox1 = (wd - 1 - off) // sw + 1 if wd - 1 - off >= 0 else 0
-                        if ox1 > ow:
-                            ox1 = ow
-                        if ox1 <= ox0:
-                            continue
-                        cnt = numba.uint64(ox1 - ox0)
-                        o0 = numba.uint64(ox0)
-                        i0 = numba.uint64(ox0 * sw + off)
+                        c, r0, s0 = cnt[kx], o0[kx], i0[kx]
                         if sw == 1:
-                            for k in range(cnt):
-                                row[o0 + k] += wv * xrow[i0 + k]
+                            for k in range(c):
+                                row[r0 + k] += wv * xrow[s0 + k]
                         else:
-                            step = numba.uint64(sw)
-                            for k in range(cnt):
-                                row[o0 + k] += wv * xrow[i0 + k * step]
+                            for k in range(c):
+                                row[r0 + k] += wv * xrow[s0 + k * step]
 
 
 def _depthwise_fast(x, w, bias, strides, pads, dilations, out, act) -> bool:
