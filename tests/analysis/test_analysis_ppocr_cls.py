@@ -30,6 +30,10 @@ def test_cls_report_is_complete_and_fast(tmp_path, capsys):
     sens = [l["sensitivity_min_db"] for l in data["layers"] if l["sensitivity_min_db"] is not None]
     assert len(sens) > 100 and min(sens) > 15.0  # int8 with a 16-bit head: no layer alone ruins the label
     assert data["seconds"]["total"] < 120.0, data["seconds"]
+    # the a16_w16 head keeps far more of its output distribution than the 8-bit body
+    kl16 = [l["kl"]["out0"] for l in data["layers"] if l["dtype"] in ("u16", "i16")]
+    kl8 = sorted(l["kl"]["out0"] for l in data["layers"] if l["dtype"] in ("u8", "i8"))
+    assert kl16 and max(kl16) < kl8[len(kl8) // 2]
     assert "worst layers" in capsys.readouterr().out
 
 
