@@ -14,6 +14,7 @@ import numpy as np
 
 from npuc.backends.reference.fused_activation import clamp
 from npuc.backends.reference.kernels import register_kernel
+from npuc.backends.reference.parallel import current_threads, parallel_for
 from npuc.ir.dtypes import DType
 from npuc.ir.op import Op
 
@@ -244,8 +245,24 @@ def _one_pass(nb_fn, op: Op, x: np.ndarray, out: np.ndarray | None, a: float, b:
     if not y.flags.c_contiguous:
         return None
     t = x.dtype.type
-    nb_fn(x.reshape(-1), y.reshape(-1), t(a), t(b), t(0), t(1))
+    xf, yf, args = x.reshape(-1), y.reshape(-1), (t(a), t(b), t(0), t(1))
+    split_flat(xf.size, lambda i0, i1: nb_fn(xf[i0:i1], yf[i0:i1], *args))
     return y
+
+
+#: Fewest elements per chunk when a one-pass elementwise kernel is shared with worker threads.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+
+
+def split_flat(size: int, fn) -> None:
+    """fn(start, end) over [0, size), in chunks shared with the executor's worker threads when
+    the array is big (element i only depends on element i, so any split gives the same result)."""
+    chunks = min(2 * current_threads(), size // PARALLEL_MIN_ELEMENTS)
+    if chunks <= 1:
+        fn(0, size)
+        return
+    step = -(-size // chunks)
+    parallel_for(-(-size // step), lambda i: fn(i * step, min(size, (i + 1) * step)))
 
 
 def _hard_sigmoid_kernel(op: Op, inputs: list, out: np.ndarray | None) -> np.ndarray:

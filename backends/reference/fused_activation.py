@@ -34,9 +34,12 @@ def clamp(x: np.ndarray, lo, hi, out: np.ndarray | None = None) -> np.ndarray:
     y = np.empty_like(x) if out is None else out
     if (x.dtype in (np.float32, np.float64) and x.flags.c_contiguous and y.flags.c_contiguous
             and y.dtype == x.dtype and y.shape == x.shape and x.size):
+        from npuc.backends.reference.elementwise_kernels import split_flat
+
         t = x.dtype.type
-        _clamp_nb(x.reshape(-1), y.reshape(-1), t(0 if lo is None else lo), t(0 if hi is None else hi),
-                  lo is not None, hi is not None)
+        xf, yf = x.reshape(-1), y.reshape(-1)
+        args = (t(0 if lo is None else lo), t(0 if hi is None else hi), lo is not None, hi is not None)
+        split_flat(xf.size, lambda i0, i1: _clamp_nb(xf[i0:i1], yf[i0:i1], *args))
         return y
     src = x
     if lo is not None:

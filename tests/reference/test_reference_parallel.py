@@ -64,3 +64,22 @@ def test_parallel_for_is_serial_outside_a_run():
     order = []
     parallel.parallel_for(4, order.append)
     assert order == [0, 1, 2, 3]
+
+
+def test_chunked_elementwise_matches_serial(monkeypatch):
+    from npuc.backends.reference import elementwise_kernels
+    from npuc.backends.reference.kernels import FLOAT_KERNELS
+    from npuc.backends.reference.fused_activation import clamp
+
+    class Op:
+        attrs = {"alpha": 0.2, "beta": 0.5}
+
+    x = (np.random.default_rng(2).standard_normal((2, 7, 33, 31)) * 5).astype(np.float32)
+    serial = [FLOAT_KERNELS[k](Op, [x])[0] for k in ("HardSwish", "HardSigmoid")]
+    serial.append(clamp(x, -1.0, 2.0))
+    monkeypatch.setattr(elementwise_kernels, "PARALLEL_MIN_ELEMENTS", 100)
+    with parallel.threads(3):
+        chunked = [FLOAT_KERNELS[k](Op, [x])[0] for k in ("HardSwish", "HardSigmoid")]
+        chunked.append(clamp(x, -1.0, 2.0))
+    for a, b in zip(serial, chunked):
+        np.testing.assert_array_equal(a, b)
