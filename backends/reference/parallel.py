@@ -109,9 +109,9 @@ class _Pool:
                 self._cv.notify_all()
             job.work()
             job.finished.wait()
-            with self._cv:
-                self._job = None
         finally:
+            with self._cv:  # also on KeyboardInterrupt: a late worker must not pick the job up
+                self._job = None
             self._busy.release()
         if job.error is not None:
             raise job.error
