@@ -213,27 +213,49 @@ def _sigmoid(op: Op, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     return sigmoid(x, out)
 
 
+# Each compiled pass has a separate loop for the in-place case (same array in and out): with
+# two arrays LLVM guards its vectorised loop with an overlap check, which an exact alias fails,
+# falling back to a scalar loop ~6x slower.
 @numba.njit(cache=True, nogil=True)
-def _hard_sigmoid_nb(x, y, alpha, beta, zero, one):  # pragma: no cover - compiled
-    for i in range(x.size):
-        v = x[i] * alpha + beta
-        if v < zero:  # comparisons, not min/max: NaN passes through as with np.maximum/np.minimum
-            v = zero
-        elif v > one:
-            v = one
-        y[i] = v
+def _hard_sigmoid_nb(x, y, same, alpha, beta, zero, one):  # pragma: no cover - compiled
+    if same:
+        for i in range(y.size):
+            v = y[i] * alpha + beta
+            if v < zero:  # comparisons, not min/max: NaN passes through as with np.maximum/np.minimum
+                v = zero
+            elif v > one:
+                v = one
+            y[i] = v
+    else:
+        for i in range(x.size):
+            v = x[i] * alpha + beta
+            if v < zero:
+                v = zero
+            elif v > one:
+                v = one
+            y[i] = v
 
 
 @numba.njit(cache=True, nogil=True)
-def _hard_swish_nb(x, y, sixth, half, zero, one):  # pragma: no cover - compiled
-    for i in range(x.size):
-        v = x[i]
-        g = v * sixth + half
-        if g < zero:
-            g = zero
-        elif g > one:
-            g = one
-        y[i] = v * g
+def _hard_swish_nb(x, y, same, sixth, half, zero, one):  # pragma: no cover - compiled
+    if same:
+        for i in range(y.size):
+            v = y[i]
+            g = v * sixth + half
+            if g < zero:
+                g = zero
+            elif g > one:
+                g = one
+            y[i] = v * g
+    else:
+        for i in range(x.size):
+            v = x[i]
+            g = v * sixth + half
+            if g < zero:
+                g = zero
+            elif g > one:
+                g = one
+            y[i] = v * g
 
 
 def _one_pass(nb_fn, op: Op, x: np.ndarray, out: np.ndarray | None, a: float, b: float) -> np.ndarray | None:
@@ -245,7 +267,7 @@ def _one_pass(nb_fn, op: Op, x: np.ndarray, out: np.ndarray | None, a: float, b:
     if not y.flags.c_contiguous:
         return None
     t = x.dtype.type
-    xf, yf, args = x.reshape(-1), y.reshape(-1), (t(a), t(b), t(0), t(1))
+    xf, yf, args = x.reshape(-1), y.reshape(-1), (y is x, t(a), t(b), t(0), t(1))
     split_flat(xf.size, lambda i0, i1: nb_fn(xf[i0:i1], yf[i0:i1], *args))
     return y
 
