@@ -28,8 +28,9 @@ def as_rows(x: np.ndarray, axis: int | None, channels: int | None) -> np.ndarray
 def channel_view(x: np.ndarray, axis: int | None, channels: int | None) -> np.ndarray:
     """View `x` as (pre, rows, post) without converting it: rows are the channels along `axis`, or one row.
 
-    The same checks as `as_rows` except the NaN/infinity one, which the kernels
-    do during their pass. Copies only what is not C-contiguous.
+    The same checks as `as_rows` except the NaN/infinity one, which the observers
+    get from their min/max reductions (NaN and infinities propagate into them).
+    Copies only what is not C-contiguous (activations are).
     """
     arr = np.asarray(x)
     if axis is None:
