@@ -53,7 +53,8 @@ def _quantize(model: Path, out: Path, input_name: str, stack: np.ndarray, method
         quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         calibrate_method=METHODS[method],
-        # entropy keeps every intermediate output until it builds its histograms: flush every 16 items
-        # (not for minmax: onnxruntime 1.2x/1.3x then fails with "No data is collected" when 16 divides N)
-        extra_options={"CalibMaxIntermediateOutputs": 16} if method == "entropy" else {},
+        # entropy keeps every intermediate output until it builds its histograms: flush every 4 items
+        # (16 items of the 640x640 det model took > 23 GB and were OOM-killed); not for minmax:
+        # onnxruntime 1.32 then fails with "No data is collected" when the flush size divides N
+        extra_options={"CalibMaxIntermediateOutputs": 4} if method == "entropy" else {},
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import logging
 import os
 import platform
@@ -172,7 +173,37 @@ def run_onnxruntime(row: Row, task, stack: np.ndarray, items: Sequence, work: Pa
     return Result(row, metrics, prepare_s=prepare, eval_s=per_item)
 
 
-def run_task(task, count: int, calib_items: int, rows: Sequence[Row]) -> list[Result]:
+class ResultCache:
+    """Row results in a JSON file, written after every row: a run killed half-way (or split over
+    several processes with --rows) is resumed with --resume instead of recomputed."""
+
+    def __init__(self, path: Path | None, resume: bool) -> None:
+        self.path, self.resume = path, resume
+        self.data: dict[str, dict] = {}
+        if path is not None and resume and path.is_file():
+            self.data = json.loads(path.read_text())
+
+    @staticmethod
+    def key(task, count: int, calib_items: int, row: Row) -> str:
+        return f"{task.NAME}|{count}|{calib_items}|{row.label}"
+
+    def get(self, key: str, row: Row) -> Result | None:
+        entry = self.data.get(key) if self.resume else None
+        return None if entry is None else Result(row, entry["metrics"], entry["note"], entry["prepare_s"],
+                                                 entry["eval_s"])
+
+    def put(self, key: str, res: Result) -> None:
+        if self.path is None or res.note == NA:
+            return
+        if self.path.is_file():  # another process may have added its rows
+            self.data = {**json.loads(self.path.read_text()), **self.data}
+        self.data[key] = {"metrics": res.metrics, "note": res.note, "prepare_s": res.prepare_s, "eval_s": res.eval_s}
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+        tmp.replace(self.path)
+
+
+def run_task(task, count: int, calib_items: int, rows: Sequence[Row], cache: ResultCache) -> list[Result]:
     passes = available_passes()
     log(f"[{task.NAME}] {count} evaluation items, {calib_items} calibration items")
     items = task.eval_items(count)
@@ -181,8 +212,14 @@ def run_task(task, count: int, calib_items: int, rows: Sequence[Row]) -> list[Re
         work = Path(tmp)
         calib = task.calibration(work, calib_items)
         stack = np.load(calib)
-        head = head_layers(task, task.MODEL)
+        head = head_layers(task, task.MODEL) if any(r.head16 for r in rows) else []
         for row in rows:
+            key = cache.key(task, count, calib_items, row)
+            cached = cache.get(key, row)
+            if cached is not None:
+                log(f"  {row.label}: {cached.metrics or cached.note} (from {cache.path})")
+                results.append(cached)
+                continue
             missing = [p for p in row.needs if p not in passes]
             if missing:
                 log(f"  {row.label}: {NA} ({', '.join(missing)})")
@@ -199,6 +236,7 @@ def run_task(task, count: int, calib_items: int, rows: Sequence[Row]) -> list[Re
                 res = Result(row, note=f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
             log(f"  {row.label}: {res.metrics or res.note} (prepare {res.prepare_s:.1f} s, {res.eval_s:.3f} s/item)")
             results.append(res)
+            cache.put(key, res)
     return results
 
 
@@ -302,7 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default=None, help="only rows whose label contains one of these comma-separated words")
     parser.add_argument("--output", type=Path, default=None, help=f"markdown file to write (default {DOC.relative_to(REPO)}; "
                                                                   "not written with --quick unless given)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="JSON file of row results, updated after every row (several processes may share it)")
+    parser.add_argument("--resume", action="store_true", help="reuse the rows already in --results")
     args = parser.parse_args(argv)
+    cache = ResultCache(args.results, args.resume)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in TASKS]
@@ -315,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         task = TASKS[name]
         count = args.items or (task.QUICK_ITEMS if args.quick else task.ITEMS)
         start = time.perf_counter()
-        results = run_task(task, count, args.calib_items, rows)
+        results = run_task(task, count, args.calib_items, rows, cache)
         seconds = time.perf_counter() - start
         sections.append((task, count, results, seconds))
         print(f"\n## {name} ({count} items, {seconds / 60:.1f} min)\n\n{table(task, results)}\n")
