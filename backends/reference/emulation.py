@@ -26,8 +26,6 @@ from npuc.quantization.config import QuantConfig
 log = logging.getLogger(__name__)
 
 #: float rewrites run for fp_optimized (and before calibration)
-FLOAT_PASSES = ("fold_constants", "remove_identity", "fold_batchnorm", "recognize_activations",
-                "fuse_activations", "eliminate_dead_code")
 
 
 class EmulationMode(str, enum.Enum):
@@ -61,13 +59,12 @@ class Emulator:
         return Executor(g).run(feeds, outputs)
 
 
-def run_float_passes(graph: Graph, names: Sequence[str] = FLOAT_PASSES) -> Graph:
-    """A copy of `graph` after the float rewrites."""
-    from npuc.passes.manager import PassManager
-    from npuc.passes.registry import get_pass
+def run_float_passes(graph: Graph, names: Sequence[str] | None = None) -> Graph:
+    """A copy of `graph` after the float rewrites (default: the cleanup pipeline `npuc compile` runs)."""
+    from npuc.passes.manager import DEFAULT_CLEANUP, PassManager, build_pipeline
 
     out = graph.copy()
-    PassManager([get_pass(n)() for n in names]).run(out)
+    PassManager(build_pipeline(list(names or DEFAULT_CLEANUP))).run(out)
     return out
 
 

