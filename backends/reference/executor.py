@@ -44,6 +44,23 @@ log = logging.getLogger(__name__)
 OnTensor = Callable[[Tensor, np.ndarray], None]
 
 
+def ops_feeding(graph: Graph, tensors: Sequence[Tensor]) -> set[int]:
+    """ids of the ops `tensors` depend on: their producers, transitively."""
+    needed: set[int] = set()
+    stack = list(tensors)
+    seen: set[int] = set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        op = graph.producer(t)
+        if op is not None and id(op) not in needed:
+            needed.add(id(op))
+            stack.extend(i for i in graph.inputs_of(op) if i is not None)
+    return needed
+
+
 @dataclass(frozen=True)
 class _Step:
     """One op of a plan."""
@@ -102,18 +119,7 @@ class Executor:
             raise ExecutionError(f"requested output(s) {unknown} are not tensors of graph '{graph.name}'")
         wanted = [graph.tensor(n) for n in names]
         # ops needed for the requested outputs, in graph order
-        needed: set[int] = set()
-        stack = [t for t in wanted]
-        seen: set[int] = set()
-        while stack:
-            t = stack.pop()
-            if id(t) in seen:
-                continue
-            seen.add(id(t))
-            op = graph.producer(t)
-            if op is not None and id(op) not in needed:
-                needed.add(id(op))
-                stack.extend(i for i in graph.inputs_of(op) if i is not None)
+        needed = ops_feeding(graph, wanted)
         ops = [op for op in self._ops if id(op) in needed]
         keep = {self._slot[n] for n in names} | self._const_slots
         last_use: dict[int, int] = {}

@@ -8,10 +8,11 @@ request. Intermediates are released after their last use.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from npuc.backends.reference.executor import OnTensor, ops_feeding
 from npuc.backends.reference.integer_kernels import integer_kernel_for
 from npuc.backends.reference.integer_kernels.float16 import run_float16
 from npuc.errors import ExecutionError, NpucError
@@ -22,8 +23,6 @@ from npuc.quantization.op_params import derive_op_params, is_float16_op
 from npuc.quantization.schemes import dequantize as _dequantize
 
 log = logging.getLogger(__name__)
-
-OnTensor = Callable[[Tensor, np.ndarray], None]
 
 
 class QuantizedExecutor:
@@ -43,13 +42,8 @@ class QuantizedExecutor:
         return p
 
     def _needed(self, outputs: Sequence[Tensor]) -> list[Op]:
-        need = {id(t) for t in outputs}
-        keep: list[Op] = []
-        for op in reversed(self._ops):
-            if any(id(t) in need for t in self.graph.outputs_of(op)):
-                keep.append(op)
-                need.update(id(t) for t in self.graph.inputs_of(op) if t is not None)
-        return keep[::-1]
+        needed = ops_feeding(self.graph, outputs)
+        return [op for op in self._ops if id(op) in needed]
 
     def run(self, feeds: Mapping[str, np.ndarray], outputs: Sequence[str] | None = None,
             dequantize: bool = True, on_tensor: OnTensor | None = None) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
+from npuc.backends.reference.executor import ops_feeding
 from npuc.backends.reference.kernels import Kernel, kernel_failure, prepared_kernel
 from npuc.ir.graph import Graph
 from npuc.ir.op import Op
@@ -32,7 +33,7 @@ class SuffixRunner:
         self._ops = graph.ops()
         self._order = {id(op): i for i, op in enumerate(self._ops)}
         self._outputs = [t.name for t in graph.outputs]
-        self._feeds_outputs = self._ancestors_of_outputs()
+        self._feeds_outputs = ops_feeding(graph, graph.outputs)
         self._consts = {t.name: t.data for t in graph.tensors() if t.is_const}
         # adjacency once: networkx lookups per plan would dominate on large models
         self._io: dict[int, tuple[tuple[str | None, ...], tuple[str, ...]]] = {}
@@ -46,22 +47,6 @@ class SuffixRunner:
                 if n is not None:
                     self._consumers.setdefault(n, []).append(op)
         self._plans: dict[frozenset[str], SuffixPlan] = {}
-
-    def _ancestors_of_outputs(self) -> set[int]:
-        g = self.graph
-        need: set[int] = set()
-        stack = list(g.outputs)
-        seen: set[int] = set()
-        while stack:
-            t = stack.pop()
-            if id(t) in seen:
-                continue
-            seen.add(id(t))
-            op = g.producer(t)
-            if op is not None and id(op) not in need:
-                need.add(id(op))
-                stack.extend(i for i in g.inputs_of(op) if i is not None)
-        return need
 
     def plan(self, replaced: frozenset[str]) -> SuffixPlan:
         """Plan for tensors `replaced` (cached)."""
