@@ -283,6 +283,23 @@ def _im2col(x, w, bias, geo: WideGeometry, out, act) -> None:
         parallel_for(len(blocks), block)
 
 
+def _in_dtype_of(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None):
+    """Weight and bias cast to x's dtype (no copy when they already match)."""
+    if w.dtype != x.dtype:
+        w = w.astype(x.dtype)
+    if bias is not None and bias.dtype != x.dtype:
+        bias = bias.astype(x.dtype)
+    return w, bias
+
+
+def _int_geometry(strides, dilations, pads):
+    """(sh, sw), (dh, dw), (pt, pl, pb, pr) as Python ints."""
+    sh, sw = (int(s) for s in strides)
+    dh, dw = (int(d) for d in dilations)
+    pt, pl, pb, pr = (int(p) for p in pads)
+    return (sh, sw), (dh, dw), (pt, pl, pb, pr)
+
+
 def conv2d(
     x: np.ndarray,
     w: np.ndarray,
@@ -294,15 +311,10 @@ def conv2d(
     act: InplaceActivation | None = None,
 ) -> np.ndarray:
     """2-D convolution, ONNX semantics (pads = top, left, bottom, right), optional in-place activation."""
-    if w.dtype != x.dtype:
-        w = w.astype(x.dtype)
-    if bias is not None and bias.dtype != x.dtype:
-        bias = bias.astype(x.dtype)
+    w, bias = _in_dtype_of(x, w, bias)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
-    sh, sw = (int(s) for s in strides)
-    dh, dw = (int(d) for d in dilations)
-    pt, pl, pb, pr = (int(p) for p in pads)
+    (sh, sw), (dh, dw), (pt, pl, pb, pr) = _int_geometry(strides, dilations, pads)
     oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
     ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
     out = np.empty((n, o, oh, ow), dtype=x.dtype)
@@ -334,17 +346,12 @@ def conv_transpose2d(
     act: InplaceActivation | None = None,
 ) -> np.ndarray:
     """2-D transposed convolution, ONNX semantics; weight is (Cin, Cout/group, kh, kw)."""
-    if w.dtype != x.dtype:
-        w = w.astype(x.dtype)
-    if bias is not None and bias.dtype != x.dtype:
-        bias = bias.astype(x.dtype)
+    w, bias = _in_dtype_of(x, w, bias)
     n, c, h, wd = x.shape
     _, og, kh, kw = w.shape
     o = og * group
     cg = c // group
-    sh, sw = (int(s) for s in strides)
-    dh, dw = (int(d) for d in dilations)
-    pt, pl, pb, pr = (int(p) for p in pads)
+    (sh, sw), (dh, dw), (pt, pl, pb, pr) = _int_geometry(strides, dilations, pads)
     oph, opw = (int(p) for p in output_padding)
     full_h = sh * (h - 1) + dh * (kh - 1) + 1 + oph
     full_w = sw * (wd - 1) + dw * (kw - 1) + 1 + opw
@@ -372,21 +379,22 @@ def conv_transpose2d(
     return out
 
 
-@kernel("Conv")
-def conv_kernel(op: Op, inputs: list) -> list[np.ndarray]:
+def _conv_operands(op: Op, inputs: list):
+    """x, w, optional bias, the op's attrs and its fused activation."""
     x, w = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
-    a = op.attrs
-    act = fused_activation(a, x.dtype)
+    return x, w, bias, op.attrs, fused_activation(op.attrs, x.dtype)
+
+
+@kernel("Conv")
+def conv_kernel(op: Op, inputs: list) -> list[np.ndarray]:
+    x, w, bias, a, act = _conv_operands(op, inputs)
     return [conv2d(x, w, bias, a["strides"], a["pads"], a["dilations"], int(a["group"]), act)]
 
 
 @kernel("ConvTranspose")
 def conv_transpose_kernel(op: Op, inputs: list) -> list[np.ndarray]:
-    x, w = inputs[0], inputs[1]
-    bias = inputs[2] if len(inputs) > 2 else None
-    a = op.attrs
-    act = fused_activation(a, x.dtype)
+    x, w, bias, a, act = _conv_operands(op, inputs)
     return [conv_transpose2d(x, w, bias, a["strides"], a["pads"], a["dilations"], int(a["group"]),
                              a["output_padding"], act)]
 
