@@ -189,17 +189,22 @@ def _input_zero_point(ctx: LayerContext, count: int = 1) -> np.ndarray:
     return ctx.check.zero_points("input_zero_point", count)
 
 
-# ------------------------------------------------------------------ Conv
-def prepare_conv(ctx: LayerContext) -> Step:
+def _conv_layer(ctx: LayerContext, kind: str):
+    """checker, 4-D input, constant weight and output, int strides, dilations, pads and group of a (transposed) conv."""
     chk = ctx.check
     x, out = ctx.inputs[0], ctx.outputs[0]
     w = _weight_constant(ctx)
-    chk.need(x.ndim == 4 and w.ndim == 4 and out.ndim == 4, "Conv needs 4-D input, weight and output")
+    chk.need(x.ndim == 4 and w.ndim == 4 and out.ndim == 4, f"{kind} needs 4-D input, weight and output")
     a = ctx.attrs
-    sh, sw = (int(v) for v in a["strides"])
-    dh, dw = (int(v) for v in a["dilations"])
-    pt, pl, pb, pr = (int(v) for v in a["pads"])
-    g = int(a["group"])
+    strides = tuple(int(v) for v in a["strides"])
+    dilations = tuple(int(v) for v in a["dilations"])
+    pads = tuple(int(v) for v in a["pads"])
+    return chk, x, w, out, strides, dilations, pads, int(a["group"])
+
+
+# ------------------------------------------------------------------ Conv
+def prepare_conv(ctx: LayerContext) -> Step:
+    chk, x, w, out, (sh, sw), (dh, dw), (pt, pl, pb, pr), g = _conv_layer(ctx, "Conv")
     n_, c_, h_, w_ = x.shape
     cout, cg, kh, kw = w.shape
     _, oc, oh, ow = out.shape
@@ -264,15 +269,7 @@ def prepare_conv(ctx: LayerContext) -> Step:
 
 # ------------------------------------------------------------------ ConvTranspose
 def prepare_conv_transpose(ctx: LayerContext) -> Step:
-    chk = ctx.check
-    x, out = ctx.inputs[0], ctx.outputs[0]
-    w = _weight_constant(ctx)
-    chk.need(x.ndim == 4 and w.ndim == 4 and out.ndim == 4, "ConvTranspose needs 4-D input, weight and output")
-    a = ctx.attrs
-    sh, sw = (int(v) for v in a["strides"])
-    dh, dw = (int(v) for v in a["dilations"])
-    pt, pl, _, _ = (int(v) for v in a["pads"])
-    g = int(a["group"])
+    chk, x, w, out, (sh, sw), (dh, dw), (pt, pl, _, _), g = _conv_layer(ctx, "ConvTranspose")
     n_, c_, h_, w_ = x.shape
     cin, og, kh, kw = w.shape
     chk.need(min(sh, sw, dh, dw, g) >= 1 and pt >= 0 and pl >= 0, "bad transposed conv geometry")
