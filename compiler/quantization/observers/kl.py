@@ -83,6 +83,16 @@ def _kl_loop(h, csum, cnz, hlogh, levels, out):
         out[k] = np.inf if bad else kl
 
 
+def _prefix_sums(folded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The histogram up to its last non-empty bin (float64), its prefix sums and prefix non-zero counts."""
+    h = np.asarray(folded, dtype=np.int64)
+    n = int(np.flatnonzero(h).max()) + 1 if np.any(h) else 0
+    h = h[:n].astype(np.float64)
+    csum = np.concatenate(([0.0], np.cumsum(h)))
+    cnz = np.concatenate(([0], np.cumsum(h > 0))).astype(np.int64)
+    return h, csum, cnz
+
+
 def kl_divergences(folded: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
     """(thresholds i, KL(P_i || Q_i)) for every candidate number of kept bins (numba, O(n * levels)).
 
@@ -90,13 +100,10 @@ def kl_divergences(folded: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndar
     so the divergences equal `kl_divergences_numpy` only to rounding; `kl_threshold`
     settles near-ties with the numpy values.
     """
-    h = np.asarray(folded, dtype=np.int64)
-    n = int(np.flatnonzero(h).max()) + 1 if np.any(h) else 0
+    h, csum, cnz = _prefix_sums(folded)
+    n = h.size
     if n <= levels:
         return np.array([n], dtype=np.int64), np.zeros(1)
-    h = h[:n].astype(np.float64)
-    csum = np.concatenate(([0.0], np.cumsum(h)))
-    cnz = np.concatenate(([0], np.cumsum(h > 0))).astype(np.int64)
     cand = np.arange(levels, n + 1, dtype=np.int64)
     out = np.empty(cand.size)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -113,13 +120,10 @@ def kl_divergences_numpy(folded: np.ndarray, levels: int,
     with these. Each threshold's value depends on that threshold alone (row-wise
     operations and row sums), so a subset gives bit-identical values.
     """
-    h = np.asarray(folded, dtype=np.int64)
-    n = int(np.flatnonzero(h).max()) + 1 if np.any(h) else 0
+    h, csum, cnz = _prefix_sums(folded)
+    n = h.size
     if n <= levels:
         return np.array([n], dtype=np.int64), np.zeros(1)
-    h = h[:n].astype(np.float64)
-    csum = np.concatenate(([0.0], np.cumsum(h)))
-    cnz = np.concatenate(([0], np.cumsum(h > 0)))
     total = csum[-1]
     cand = np.arange(levels, n + 1, dtype=np.int64) if only is None else np.asarray(only, dtype=np.int64)
     out = np.empty(cand.size)
