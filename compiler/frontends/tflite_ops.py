@@ -113,6 +113,17 @@ def _bias(lw: Lowering, op: TflOperator, port: int) -> Tensor | None:
 
 
 # ------------------------------------------------------------ convolutions
+def _emit_conv(lw: Lowering, op: TflOperator, x, w, group: int) -> None:
+    """A Conv (NCHW input, OIHW weight, optional bias at input 2) with the operator's strides,
+    dilations, padding and fused activation."""
+    strides = (_opt(op, "StrideH", 1), _opt(op, "StrideW", 1))
+    dil = (_opt(op, "DilationHFactor", 1), _opt(op, "DilationWFactor", 1))
+    pads = spatial_pads(op, x.shape[2:], w.shape[2:], strides, dil)
+    attrs = {"strides": strides, "dilations": dil, "pads": pads, "group": group}
+    lw.emit(op, "Conv", [x, w, _bias(lw, op, 2)], attrs, NCHW, _opt(op, "FusedActivationFunction", 0),
+            fusable=True)
+
+
 @converter("CONV_2D")
 def conv_2d(lw: Lowering, op: TflOperator) -> None:
     x = lw.get(op.inputs[0], NCHW, op)
@@ -121,12 +132,7 @@ def conv_2d(lw: Lowering, op: TflOperator) -> None:
     if group < 1 or x.shape[1] != group * w.shape[1]:
         raise ModelImportError(
             f"CONV_2D (operator {op.index}): input has {x.shape[1]} channels, filter {w.shape[1]} per group")
-    strides = (_opt(op, "StrideH", 1), _opt(op, "StrideW", 1))
-    dil = (_opt(op, "DilationHFactor", 1), _opt(op, "DilationWFactor", 1))
-    pads = spatial_pads(op, x.shape[2:], w.shape[2:], strides, dil)
-    attrs = {"strides": strides, "dilations": dil, "pads": pads, "group": group}
-    lw.emit(op, "Conv", [x, w, _bias(lw, op, 2)], attrs, NCHW, _opt(op, "FusedActivationFunction", 0),
-            fusable=True)
+    _emit_conv(lw, op, x, w, group)
 
 
 @converter("DEPTHWISE_CONV_2D")
@@ -137,12 +143,7 @@ def depthwise_conv_2d(lw: Lowering, op: TflOperator) -> None:
     if w.shape[0] % channels:
         raise ModelImportError(
             f"DEPTHWISE_CONV_2D (operator {op.index}): {w.shape[0]} filters for {channels} input channels")
-    strides = (_opt(op, "StrideH", 1), _opt(op, "StrideW", 1))
-    dil = (_opt(op, "DilationHFactor", 1), _opt(op, "DilationWFactor", 1))
-    pads = spatial_pads(op, x.shape[2:], w.shape[2:], strides, dil)
-    attrs = {"strides": strides, "dilations": dil, "pads": pads, "group": channels}
-    lw.emit(op, "Conv", [x, w, _bias(lw, op, 2)], attrs, NCHW, _opt(op, "FusedActivationFunction", 0),
-            fusable=True)
+    _emit_conv(lw, op, x, w, channels)
 
 
 @converter("TRANSPOSE_CONV")
