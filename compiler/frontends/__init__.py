@@ -1,8 +1,9 @@
 """Model front-ends: read a model file into the IR.
 
 `load_model` picks the front-end by file extension, then by the file's magic
-bytes. Each front-end is a `Frontend` record in `FRONTENDS`; the TFLite
-front-end (and plugins) add theirs with `register_frontend`.
+bytes. Each front-end is a `Frontend` record in `FRONTENDS`: the built-in
+ONNX and TFLite ones are registered below, plugins add theirs with
+`register_frontend`.
 """
 from __future__ import annotations
 

@@ -26,7 +26,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from npuc.errors import ModelImportError, UnsupportedOpsError
-from npuc.frontends import Frontend
 from npuc.frontends.tflite_reader import TflModel, TflOperator, TflQuant, TflTensor, read_tflite
 from npuc.ir.dtypes import DType
 from npuc.ir.graph import Graph
@@ -438,17 +437,3 @@ def load_tflite(
     log.info("imported TFLite model %s: %d operators -> %d IR ops", name, len(ops), len(graph))
     return graph
 
-
-def looks_like_tflite(head: bytes) -> bool:
-    """A TFLite flatbuffer carries the file identifier 'TFL3' at bytes 4..8."""
-    return head[4:8] == b"TFL3"
-
-
-def _inspect(path: Path):
-    from npuc.frontends.tflite_inspect import inspect_tflite
-
-    return inspect_tflite(path)
-
-
-#: the registry record; npuc.frontends registers it with register_frontend(TFLITE_FRONTEND)
-TFLITE_FRONTEND = Frontend("tflite", (".tflite",), looks_like_tflite, load_tflite, _inspect)

@@ -7,11 +7,13 @@ import pytest
 from make_models import INT8_IN, INT8_OUT, build
 from npuc.errors import ModelImportError, UnsupportedOpsError
 from npuc.frontends import FRONTENDS, load_model
-from npuc.frontends.tflite import TFLITE_FRONTEND, load_tflite
+from npuc.frontends.tflite import load_tflite
 from npuc.frontends.tflite_inspect import inspect_tflite
 from npuc.ir.dtypes import DType
 from npuc.ir.verify import find_problems
 from tflite_testing import litert, npuc_run
+
+TFLITE_FRONTEND = FRONTENDS["tflite"]  # the built-in record (npuc.frontends registers it)
 
 
 @pytest.fixture
