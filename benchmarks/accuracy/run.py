@@ -188,6 +188,8 @@ class ResultCache:
         return f"{task.NAME}|{count}|{calib_items}|{row.label}"
 
     def get(self, key: str, row: Row) -> Result | None:
+        if self.path is not None and self.resume and self.path.is_file():  # other processes' rows too
+            self.data = {**self.data, **json.loads(self.path.read_text())}
         entry = self.data.get(key) if self.resume else None
         return None if entry is None else Result(row, entry["metrics"], entry["note"], entry["prepare_s"],
                                                  entry["eval_s"])
@@ -203,7 +205,11 @@ class ResultCache:
         tmp.replace(self.path)
 
 
-def run_task(task, count: int, calib_items: int, rows: Sequence[Row], cache: ResultCache) -> list[Result]:
+NOT_RUN = "not run (no result in --results; rerun without --cached-only)"
+
+
+def run_task(task, count: int, calib_items: int, rows: Sequence[Row], cache: ResultCache,
+             cached_only: bool = False) -> list[Result]:
     passes = available_passes()
     log(f"[{task.NAME}] {count} evaluation items, {calib_items} calibration items")
     items = task.eval_items(count)
@@ -219,6 +225,9 @@ def run_task(task, count: int, calib_items: int, rows: Sequence[Row], cache: Res
             if cached is not None:
                 log(f"  {row.label}: {cached.metrics or cached.note} (from {cache.path})")
                 results.append(cached)
+                continue
+            if cached_only:
+                results.append(Result(row, note=NOT_RUN))
                 continue
             missing = [p for p in row.needs if p not in passes]
             if missing:
@@ -343,8 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=None,
                         help="JSON file of row results, updated after every row (several processes may share it)")
     parser.add_argument("--resume", action="store_true", help="reuse the rows already in --results")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="with --results: only render the rows already there (the others say 'not run')")
+    parser.add_argument("--labels", default=None, help="only the rows with exactly these labels (';'-separated)")
     args = parser.parse_args(argv)
-    cache = ResultCache(args.results, args.resume)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in TASKS]
@@ -352,12 +363,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown model(s) {unknown}; choose from {sorted(TASKS)}")
     rows = [r for r in ROWS if args.rows is None or r.engine == "float"
             or any(w.strip().lower() in r.label.lower() for w in args.rows.split(","))]
+    if args.labels is not None:
+        wanted = {w.strip() for w in args.labels.split(";")}
+        rows = [r for r in rows if r.engine == "float" or r.label in wanted]
+    if args.cached_only and args.results is None:
+        parser.error("--cached-only needs --results")
+    cache = ResultCache(args.results, args.resume or args.cached_only)
     sections = []
     for name in names:
         task = TASKS[name]
         count = args.items or (task.QUICK_ITEMS if args.quick else task.ITEMS)
         start = time.perf_counter()
-        results = run_task(task, count, args.calib_items, rows, cache)
+        results = run_task(task, count, args.calib_items, rows, cache, args.cached_only)
         seconds = time.perf_counter() - start
         sections.append((task, count, results, seconds))
         print(f"\n## {name} ({count} items, {seconds / 60:.1f} min)\n\n{table(task, results)}\n")
