@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from npuc.commands.common_args import add_calibration_args, add_float_model_args, add_input_shape_arg
 from npuc.errors import NpucError
 
 
@@ -19,16 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "plots/: the SNR at the model outputs with only layer n quantized (sensitivity), each "
                     "layer's own output SNR with all layers quantized, per-layer KL divergence of weights and "
                     "outputs, histograms and scatter plots of the worst layers. Layers under 10 dB are flagged.")
-    p.add_argument("model", type=Path, help="the float model (.onnx or .tflite)")
-    p.add_argument("-s", "--script", type=Path, help="model script (.alls) configuring the pipeline")
-    p.add_argument("--calib", required=True, help="calibration data: a folder, a glob or .npy/.npz files")
+    add_float_model_args(p)
+    add_calibration_args(p, required=True)
     p.add_argument("-o", "--output", type=Path, default=Path("analysis"), help="report folder (default: analysis/)")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,..",
-                   help="fix an input's shape (dynamic dimensions must be fixed); may be repeated")
-    p.add_argument("--channel-order", choices=("RGB", "BGR", "GRAY"), help="channel order of calibration images")
-    p.add_argument("--letterbox", choices=("center", "topleft"), default=None,
-                   help="where calibration images sit in the letterbox bands (aspect ratio is always kept)")
-    p.add_argument("--quantization-overrides", type=Path, help="AIMET-format encodings JSON to fix ranges")
+    add_input_shape_arg(p)
     p.add_argument("--samples", type=int, default=16, metavar="N", help="items of DATA to analyse (default 16)")
     p.add_argument("--plot-layers", type=int, default=12, metavar="N",
                    help="histogram and scatter plots for the N worst layers (default 12)")
@@ -36,7 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip the only-layer-n-quantized SNR (the costly part)")
     p.add_argument("--threshold", type=float, default=10.0, metavar="DB", help="flag layers under DB (default 10)")
     p.add_argument("--table", type=int, default=15, metavar="N", help="show the N worst layers (0: none)")
-    p.add_argument("--strict", action="store_true", help="script warnings are errors")
     p.set_defaults(func=run)
 
 

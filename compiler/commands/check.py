@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
+from npuc.commands.common_args import add_input_shape_arg
 from npuc.errors import NpucError
 
 
@@ -16,8 +17,7 @@ def register(subparsers) -> None:
         "Exit code 0 when it imports, 2 when it cannot be compiled as given.",
     )
     p.add_argument("model", metavar="MODEL", help="model file (.onnx or .tflite)")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D,D,...",
-                   help="fix an input's shape, e.g. x=1,3,48,192 (needed for dynamic dimensions); may be repeated")
+    add_input_shape_arg(p)
     p.add_argument("--outputs", metavar="T1,T2", help="check only up to these tensors (parse end)")
     p.set_defaults(func=run)
 

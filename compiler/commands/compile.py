@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from npuc.commands.common_args import add_calibration_args, add_float_model_args, add_input_shape_arg, add_target_args
 from npuc.errors import NpucError
 
 
@@ -13,25 +14,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Import MODEL (ONNX or TFLite), run the float rewrites, calibrate on --calib, quantize as the "
                     "model script says (default: int8, per-channel weights, minmax ranges), and write "
                     "OUT/model.npub, OUT/model_info.txt and OUT/layers.csv.")
-    p.add_argument("model", type=Path, help="the float model (.onnx or .tflite)")
-    p.add_argument("-s", "--script", type=Path, help="model script (.alls) configuring the pipeline")
-    p.add_argument("--calib", help="calibration data: a folder, a glob ('calib/*.jpg') or .npy/.npz files")
+    add_float_model_args(p)
+    add_calibration_args(p)
     p.add_argument("-o", "--output", type=Path, default=Path("out"), help="output folder (default: out/)")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,..",
-                   help="fix an input's shape (dynamic dimensions must be fixed); may be repeated")
+    add_input_shape_arg(p)
     p.add_argument("--outputs", default="", help="comma-separated tensors to end the model at (parse end)")
-    p.add_argument("--target", default="npu-s", help="timing target (built-in: npu-s, npu-l)")
-    p.add_argument("--target-path", action="append", default=[], type=Path, help="folder of extra target .toml files")
-    p.add_argument("--quantization-overrides", type=Path, help="AIMET-format encodings JSON to fix ranges")
+    add_target_args(p, "npu-s", "timing target (built-in: npu-s, npu-l)")
     p.add_argument("--export-encodings", type=Path, help="write the chosen encodings (AIMET format) here")
     p.add_argument("--export-onnx", type=Path, metavar="FILE", help="also write the quantized model as QDQ ONNX")
     p.add_argument("--export-onnx-float", type=Path, metavar="FILE",
                    help="also write the optimized float graph (after folding/CLE) as ONNX")
-    p.add_argument("--channel-order", choices=("RGB", "BGR", "GRAY"), help="channel order of calibration images")
-    p.add_argument("--letterbox", choices=("center", "topleft"), default=None,
-                   help="where calibration images sit in the letterbox bands (aspect ratio is always kept)")
     p.add_argument("--dump-dir", type=Path, help="write numbered IR dumps of every pass here")
-    p.add_argument("--strict", action="store_true", help="script warnings are errors")
     p.add_argument("--table", type=int, default=10, metavar="N", help="show the N most expensive layers (0: none)")
     p.set_defaults(func=run)
 

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from npuc.commands.common_args import add_input_shape_arg
 from npuc.passes.manager import DEFAULT_CLEANUP
 
 
@@ -17,8 +18,7 @@ def register(subparsers) -> None:
         "('input' for the imported IR before any pass).",
     )
     p.add_argument("model", metavar="MODEL", help="model file (.onnx)")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D,D,...",
-                   help="fix an input's shape, e.g. x=1,3,48,192 (needed for dynamic dimensions); may be repeated")
+    add_input_shape_arg(p)
     p.add_argument("--outputs", metavar="T1,T2", help="import only up to these output tensors")
     p.add_argument("--passes", metavar="P1,P2,...",
                    help="the pipeline to run instead of the default cleanup, e.g. "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from npuc.commands.common_args import add_input_shape_arg
 from npuc.errors import NpucError
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--mode", choices=("native", "fp_optimized", "quantized"), default="quantized")
     p.add_argument("--input", action="append", default=[], metavar="[NAME=]FILE.npy",
                    help="input array (.npy); NAME= when the model has several inputs; may be repeated")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D,D,...",
-                   help="fix an input's shape, e.g. x=1,3,48,192")
+    add_input_shape_arg(p)
     p.add_argument("--no-dequantize", action="store_true", help="quantized mode: keep outputs as integer codes")
     p.add_argument("-o", "--output", metavar="OUT.npz", help="save the outputs here")
     p.set_defaults(func=run)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from npuc.commands.common_args import add_target_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -12,8 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(default: the target it was compiled for): cycles, MACs, bytes, utilization per layer, "
                     "totals, latency and FPS.")
     p.add_argument("model", type=Path, metavar="MODEL.npub", help="compiled binary")
-    p.add_argument("--target", default=None, help="timing target (default: the binary's own)")
-    p.add_argument("--target-path", action="append", default=[], type=Path, help="folder of extra target .toml files")
+    add_target_args(p, None, "timing target (default: the binary's own)")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the table as CSV")
     p.add_argument("--top", type=int, default=None, metavar="N", help="show only the N most expensive layers")
     p.set_defaults(func=run)

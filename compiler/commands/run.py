@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from npuc.commands.common_args import add_target_args
 from npuc.errors import NpucError
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
     p.add_argument("--output-dir", type=Path, metavar="D", help="save the outputs as D/<name>.npy")
     p.add_argument("--raw", action="store_true", help="save integer codes instead of dequantized floats")
-    p.add_argument("--target", default=None, help="timing target (default: the one the binary was compiled for)")
-    p.add_argument("--target-path", action="append", default=[], type=Path, help="folder of extra target .toml files")
+    add_target_args(p, None, "timing target (default: the one the binary was compiled for)")
     p.set_defaults(func=run)
     p.__class__ = _IntermixedParser  # the subparsers action created a plain ArgumentParser
 

@@ -6,6 +6,7 @@ import sys
 
 from rich.console import Console
 
+from npuc.commands.common_args import add_input_shape_arg
 from npuc.script.diagnostics import Diagnostic, ScriptDiagnosticError
 
 
@@ -25,10 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("script", metavar="SCRIPT", help="the model script (.alls)")
     check.add_argument("--model", metavar="MODEL", help="ONNX or TFLite model to resolve layer selectors against")
-    check.add_argument(
-        "--input-shape", action="append", default=[], metavar="NAME=D,D,...",
-        help="fix a model input's shape, e.g. x=1,3,48,192 (overrides the script's input_shape); may be repeated",
-    )
+    add_input_shape_arg(
+        check, help="fix a model input's shape, e.g. x=1,3,48,192 (overrides the script's input_shape); may be repeated")
     check.add_argument("--strict", action="store_true", help="treat warnings (skipped commands, empty selectors) as errors")
     check.set_defaults(func=run_check)
     parser.set_defaults(func=lambda args: _usage(parser))
