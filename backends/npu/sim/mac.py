@@ -154,6 +154,23 @@ def _requant_channels(acc, bias, M, sh, zp, lo, hi, out):
                 out[a, c, p] = requant(np.int64(acc[a, c, p]) + b, m, s, zp, lo, hi)
 
 
+@njit(cache=True)
+def _requant_rows(acc, wp, bias, M, sh, zp, lo, hi, out):
+    """out[c, y, x] = clamp(zp + R(int64(acc[c, y*wp + x]) + bias[c], M[c], sh[c]), lo, hi)."""
+    c_, oh, ow = out.shape
+    row = np.uint64(wp)
+    cnt = np.uint64(ow)
+    for c in range(c_):
+        b = bias[c]
+        m = M[c]
+        s = sh[c]
+        for y in range(oh):
+            src = acc[c, np.uint64(y) * row:]
+            dst = out[c, y]
+            for k in range(cnt):
+                dst[k] = requant(np.int64(src[k]) + b, m, s, zp, lo, hi)
+
+
 # ------------------------------------------------------------------ shared preparation
 class _Epilogue:
     """Bias, per-channel multipliers and clamps of a MAC layer, validated once."""
@@ -253,6 +270,9 @@ def prepare_conv(ctx: LayerContext) -> Step:
             ep.run(acc3, out3)
         return step
 
+    if sh == sw == 1:
+        return for_gemm(_shifted_taps(x, w, out, xp, fill, ep, g, dh, dw, dt), n_ * cout * cg * kh * kw * oh * ow)
+
     k = cg * kh * kw
     wg = [np.ascontiguousarray(w[i * og:(i + 1) * og].reshape(og, k).astype(dt)) for i in range(g)]
     cols = np.empty((k, oh * ow), dt)
@@ -265,6 +285,42 @@ def prepare_conv(ctx: LayerContext) -> Step:
                 np.matmul(wg[i], cols, out=acc3[b, i * og:(i + 1) * og])
         ep.run(acc3, out3)
     return for_gemm(step, n_ * cout * k * oh * ow)
+
+
+def _shifted_taps(x, w, out, xp, fill, ep, g, dh, dw, dt) -> Step:
+    """Stride-1 conv as one GEMM per tap on shifted views of the flat padded input (no im2col).
+
+    With the padded input flattened per channel (row length wp), output (y, x) sits at
+    flat position y*wp + x and tap (ky, kx) reads it at offset ky*dh*wp + kx*dw, so
+    ``acc[:, :L] += W_tap @ xp[:, off:off + L]`` with ``L = (oh-1)*wp + ow`` covers every
+    output; the columns x >= ow of each row are computed and never read. Each partial
+    sum is a subset of one output's products, so the exactness bound still holds.
+    """
+    n_, c_, hp, wp = xp.shape
+    cout, cg, kh, kw = w.shape
+    oh, ow = out.shape[2], out.shape[3]
+    og = cout // g
+    L = (oh - 1) * wp + ow
+    taps = [(ky * dh * wp + kx * dw, [np.ascontiguousarray(w[i * og:(i + 1) * og, :, ky, kx].astype(dt))
+                                      for i in range(g)]) for ky in range(kh) for kx in range(kw)]
+    acc = np.empty((cout, L), dt)
+    tmp = np.empty((og, L), dt)
+    flat = xp.reshape(n_, c_, hp * wp)
+
+    def step() -> None:
+        fill()
+        for b in range(n_):
+            for i in range(g):
+                dst = acc[i * og:(i + 1) * og]
+                src = flat[b, i * cg:(i + 1) * cg]
+                for t, (off, ws) in enumerate(taps):
+                    if t == 0:
+                        np.matmul(ws[i], src[:, off:off + L], out=dst)
+                    else:
+                        np.matmul(ws[i], src[:, off:off + L], out=tmp)
+                        dst += tmp
+            _requant_rows(acc, wp, ep.bias, ep.M, ep.n, ep.zp, ep.lo, ep.hi, out[b])
+    return step
 
 
 # ------------------------------------------------------------------ ConvTranspose
