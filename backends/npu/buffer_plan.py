@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from npuc.backends.npu.isa import ALIGNMENT
+from npuc.backends.npu.isa import align
 
 
 @dataclass(frozen=True)
@@ -12,10 +12,6 @@ class Interval:
     size: int
     first: int  # index of the producing layer
     last: int  # index of the last reading layer
-
-
-def _align(n: int) -> int:
-    return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
 def plan_buffers(intervals: list[Interval]) -> tuple[dict[int, int], int]:
@@ -29,16 +25,16 @@ def plan_buffers(intervals: list[Interval]) -> tuple[dict[int, int], int]:
     offsets: dict[int, int] = {}
     for iv in sorted(intervals, key=lambda i: (-i.size, i.key)):
         busy = sorted(
-            (off, off + _align(other.size))
+            (off, off + align(other.size))
             for other, off in placed
             if not (other.last < iv.first or iv.last < other.first)
         )
         offset = 0
         for start, end in busy:
-            if offset + _align(iv.size) <= start:
+            if offset + align(iv.size) <= start:
                 break
             offset = max(offset, end)
         offsets[iv.key] = offset
         placed.append((iv, offset))
-    arena = max((off + _align(iv.size) for iv, off in placed), default=0)
+    arena = max((off + align(iv.size) for iv, off in placed), default=0)
     return offsets, arena

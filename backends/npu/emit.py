@@ -7,14 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from npuc.backends.npu.isa import (ALIGNMENT, COMMAND, FORMAT_VERSION, HEADER, KIND_TO_OPCODE, MAGIC,
-                                   SECTION_ENTRY, Opcode, Section)
+from npuc.backends.npu.isa import (COMMAND, FORMAT_VERSION, HEADER, KIND_TO_OPCODE, MAGIC,
+                                   SECTION_ENTRY, Opcode, Section, align)
 from npuc.backends.npu.program import Program
 from npuc.backends.npu.serialization import attr_to_json, quant_to_json
-
-
-def _align(n: int) -> int:
-    return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
 def _pack_arrays(arrays: list[np.ndarray]) -> tuple[bytes, list[tuple[int, int]]]:
@@ -23,7 +19,7 @@ def _pack_arrays(arrays: list[np.ndarray]) -> tuple[bytes, list[tuple[int, int]]
     spans = []
     for arr in arrays:
         raw = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
-        out.extend(b"\0" * (_align(len(out)) - len(out)))
+        out.extend(b"\0" * (align(len(out)) - len(out)))
         spans.append((len(out), len(raw)))
         out.extend(raw)
     return bytes(out), spans
@@ -86,14 +82,14 @@ def emit(program: Program) -> bytes:
     table_end = HEADER.size + SECTION_ENTRY.size * len(sections)
     body = bytearray()
     entries = []
-    cursor = _align(table_end)
+    cursor = align(table_end)
     for kind, data in sections:
         entries.append(SECTION_ENTRY.pack(int(kind), 0, cursor, len(data)))
-        body += data + b"\0" * (_align(len(data)) - len(data))
-        cursor += _align(len(data))
-    total = _align(table_end) + len(body) + 32
+        body += data + b"\0" * (align(len(data)) - len(data))
+        cursor += align(len(data))
+    total = align(table_end) + len(body) + 32
     head = HEADER.pack(MAGIC, FORMAT_VERSION[0], FORMAT_VERSION[1], 0, total, len(sections), 0)
-    blob = head + b"".join(entries) + b"\0" * (_align(table_end) - table_end) + bytes(body)
+    blob = head + b"".join(entries) + b"\0" * (align(table_end) - table_end) + bytes(body)
     return blob + hashlib.sha256(blob).digest()
 
 

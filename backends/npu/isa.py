@@ -14,6 +14,12 @@ MAGIC = b"NPUB\x00\r\n\x1a"  # the \r\n and \x1a catch text-mode and truncating 
 FORMAT_VERSION = (1, 0)  # (major, minor): a reader refuses another major version
 ALIGNMENT = 64  # every section starts at a multiple of this
 
+
+def align(n: int) -> int:
+    """n rounded up to a multiple of ALIGNMENT."""
+    return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
 #: file header: magic, major, minor, flags, file size, section count, reserved
 HEADER = struct.Struct("<8sHHIQII")
 #: one section table entry: kind, reserved, offset, size
