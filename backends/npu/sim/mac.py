@@ -124,21 +124,32 @@ def _depthwise(xp, w, mult, sh, sw, dh, dw, acc):
 
 @njit(cache=True)
 def _col2im(cols, n, o0, og, kh, kw, h, w, sh, sw, dh, dw, pt, pl, acc):
-    """Scatter-add the taps of a transposed conv: acc[n, o0+o, iy*sh + ky*dh - pt, ix*sw + kx*dw - pl] += cols."""
+    """Scatter-add the taps of a transposed conv: acc[n, o0+o, iy*sh + ky*dh - pt, ix*sw + kx*dw - pl] += cols.
+
+    The valid ix range of a tap is computed once (ox inside [0, ow)), so the inner
+    loop has no branch and runs on unsigned indices.
+    """
     oh, ow = acc.shape[2], acc.shape[3]
-    for o in range(og):
-        for ky in range(kh):
-            for kx in range(kw):
+    step = np.uint64(sw)
+    for kx in range(kw):
+        shift = kx * dw - pl
+        ix0 = 0 if shift >= 0 else (-shift + sw - 1) // sw  # first ix with ox >= 0
+        ix1 = min(w, (ow - 1 - shift) // sw + 1) if ow - 1 - shift >= 0 else 0  # past the last ix with ox < ow
+        if ix1 <= ix0:
+            continue
+        cnt = np.uint64(ix1 - ix0)
+        ox0 = np.uint64(ix0 * sw + shift)
+        for o in range(og):
+            for ky in range(kh):
                 r = (o * kh + ky) * kw + kx
                 for iy in range(h):
                     oy = iy * sh + ky * dh - pt
                     if oy < 0 or oy >= oh:
                         continue
-                    for ix in range(w):
-                        ox = ix * sw + kx * dw - pl
-                        if ox < 0 or ox >= ow:
-                            continue
-                        acc[n, o0 + o, oy, ox] += np.int64(cols[r, iy * w + ix])
+                    dst = acc[n, o0 + o, oy]
+                    src = cols[r, iy * w + ix0:]
+                    for k in range(cnt):
+                        dst[ox0 + k * step] += np.int64(src[k])
 
 
 @njit(cache=True)
