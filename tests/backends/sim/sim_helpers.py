@@ -1,6 +1,8 @@
 """Shared helpers of the simulator tests: float graph -> quantized graph -> binary -> simulator."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -10,34 +12,17 @@ from npuc.backends.npu.emit import emit
 from npuc.backends.npu.lower import lower
 from npuc.backends.npu.sim import Simulator
 from npuc.backends.reference.quantized_executor import run_quantized
-from npuc.calibration.statistics import ObserverConfig, collect_statistics
 from npuc.ir.graph import Graph
-from npuc.ir.verify import find_problems
-from npuc.passes.base import PassContext
-from npuc.passes.calibrate import CalibrationSummary
-from npuc.passes.insert_dtype_conversions import InsertDtypeConversions
-from npuc.passes.quantize import CONFIG_KEY, Quantize
 from npuc.quantization.config import QuantConfig
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "quantization_passes"))
+from quant_testing import quantize_graph as _quantize_graph  # noqa: E402
 
 
 def quantize_graph(graph: Graph, feeds: Iterable[Mapping[str, np.ndarray]], config: QuantConfig | None = None,
                    **options) -> Graph:
     """Calibrate (real statistics code, minmax), quantize and insert conversions on a copy of `graph`."""
-    q = graph.copy()
-    items = [(f"item{i}", dict(f)) for i, f in enumerate(feeds)]
-    collector = collect_statistics(q, items, ObserverConfig("minmax", 99.99, False), batch_size=4)
-    n = collector.attach(q)
-    ctx = PassContext()
-    ctx.set("calibration", CalibrationSummary("minmax", 99.99, False, len(items), n, "test", 0))
-    if config is not None:
-        ctx.set(CONFIG_KEY, config)
-    for p in (Quantize(**options), InsertDtypeConversions()):
-        p.run(q, ctx)
-        for key in p.ensures:
-            ctx.set(key)
-    problems = find_problems(q)
-    assert not problems, problems
-    return q
+    return _quantize_graph(graph, [dict(f) for f in feeds], config, **options)
 
 
 def binary_of(qgraph: Graph) -> bytes:
