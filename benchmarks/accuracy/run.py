@@ -306,13 +306,15 @@ def machine() -> str:
             f"npuc commit {commit}")
 
 
-def report(sections: list[tuple[Any, int, list[Result], float]], command: str) -> str:
+def report(sections: list[tuple[Any, int, list[Result], float]], command: str, cached: bool = False) -> str:
     out = [
         "# Accuracy: float vs npuc int8/int16 vs onnxruntime, against ground truth",
         "",
         "Produced by `benchmarks/accuracy/run.py` (do not edit by hand; rerun it).",
         "",
-        f"- command: `{command}`",
+        f"- command: `{command}`" + (" (renders the rows stored in the --results file by earlier runs of this "
+                                     "script, possibly several in parallel with --labels/--rows; section wall "
+                                     "times are then only the rendering)" if cached else ""),
         f"- machine: {machine()}",
         f"- date: {datetime.date.today().isoformat()}",
         "",
@@ -384,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (None if args.quick else DOC)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(report(sections, command.strip()))
+        output.write_text(report(sections, command.strip(), args.cached_only or args.resume))
         print(f"\nwrote {output}")
     return 0
 
