@@ -7,6 +7,8 @@ from typing import Mapping
 import numpy as np
 import pytest
 
+from npuc_testing import snr_db  # noqa: F401 - re-exported to the tests of this folder
+
 
 def run_binary(path: Path, feeds: Mapping[str, np.ndarray], dequantize: bool = True) -> dict[str, np.ndarray]:
     """Outputs of the compiled binary at `path`: the numba simulator when present, else run_quantized
@@ -31,11 +33,3 @@ def run_onnx(model, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     sess = ort.InferenceSession(str(data) if isinstance(data, Path) else data, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(None, dict(feeds))))
-
-
-def snr_db(ref: np.ndarray, got: np.ndarray) -> float:
-    """10 log10(sum ref^2 / sum (ref - got)^2) in dB (inf when identical)."""
-    ref = np.asarray(ref, np.float64)
-    noise = float(np.sum((ref - np.asarray(got, np.float64)) ** 2))
-    signal = float(np.sum(ref ** 2))
-    return float("inf") if noise == 0.0 else 10.0 * np.log10(max(signal, 1e-30) / noise)

@@ -6,6 +6,8 @@ import numpy as np
 from npuc.ir.dtypes import DType
 from npuc.ir.graph import Graph
 
+from npuc_testing import snr_db  # noqa: F401 - re-exported to the tests of this folder
+
 F32 = DType.FLOAT32
 
 
@@ -38,11 +40,6 @@ def chain(seed: int = 0, spread: float = 1.0, depthwise: bool = True, shape=(1, 
 def feeds(graph: Graph, n: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [{t.name: rng.standard_normal(t.shape).astype(np.float32) for t in graph.inputs} for _ in range(n)]
-
-
-def snr_db(ref: np.ndarray, test: np.ndarray) -> float:
-    ref = np.asarray(ref, np.float64)
-    return float(10.0 * np.log10(np.sum(ref ** 2) / max(np.sum((ref - test) ** 2), 1e-30)))
 
 
 def outputs(graph: Graph, items, quantized: bool = False) -> np.ndarray:

@@ -17,12 +17,7 @@ from npuc.passes.insert_dtype_conversions import InsertDtypeConversions
 from npuc.passes.quantize import CONFIG_KEY, Quantize
 from npuc.quantization.config import QuantConfig
 
-
-def snr_db(ref: np.ndarray, test: np.ndarray) -> float:
-    """10*log10(signal power / noise power)."""
-    ref = np.asarray(ref, dtype=np.float64)
-    noise = np.sum((ref - np.asarray(test, dtype=np.float64)) ** 2)
-    return float("inf") if noise == 0 else float(10 * np.log10(np.sum(ref ** 2) / noise))
+from npuc_testing import snr_db  # noqa: F401 - re-exported to the tests of this folder
 
 
 def calibrate(graph: Graph, feeds: Iterable[dict[str, np.ndarray]], method: str = "minmax") -> PassContext:
