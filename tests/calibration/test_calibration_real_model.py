@@ -1,7 +1,6 @@
 """End to end on a real model: PP-OCR direction classifier calibrated on rendered text lines."""
 from __future__ import annotations
 
-import importlib.resources
 import sys
 from pathlib import Path
 
@@ -15,13 +14,14 @@ from npuc.calibration.statistics import OBSERVER, observed_tensors  # noqa: E402
 from npuc.passes.base import PassContext  # noqa: E402
 from npuc.passes.calibrate import Calibrate  # noqa: E402
 from npuc.passes.manager import PassManager  # noqa: E402
+from npuc_testing import ppocr_model  # noqa: E402
 
 onnx_frontend = pytest.importorskip("npuc.frontends.onnx")
 
 
 def cls_model_path() -> Path:
     try:
-        return Path(str(importlib.resources.files("rapidocr_onnxruntime") / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"))
+        return ppocr_model("ch_ppocr_mobile_v2.0_cls_infer.onnx")
     except ModuleNotFoundError:
         pytest.skip("rapidocr_onnxruntime is not installed")
 

@@ -1,7 +1,6 @@
 """`npuc check`: the report, exit code 0 when the model imports, 2 (no traceback) when it cannot."""
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +9,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from npuc.cli import main
+from npuc_testing import ppocr_model
 
-CLS = Path(str(importlib.resources.files("rapidocr_onnxruntime") / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"))
+CLS = ppocr_model("ch_ppocr_mobile_v2.0_cls_infer.onnx")
 
 
 def _model(path: Path, nodes, dims=(1, 3, 8, 8)) -> Path:

@@ -1,15 +1,15 @@
 import json
 import subprocess
 import sys
-from importlib.resources import files
 
 import pytest
 
 from npuc.cli import main
 
 from cli_models import conv_bn_relu_mul1
+from npuc_testing import ppocr_model
 
-CLS = str(files("rapidocr_onnxruntime") / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx")
+CLS = str(ppocr_model("ch_ppocr_mobile_v2.0_cls_infer.onnx"))
 
 
 @pytest.fixture

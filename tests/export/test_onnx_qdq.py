@@ -1,7 +1,6 @@
 """QDQ ONNX export of compiled PP-OCR models: valid ONNX, standard ops, onnxruntime agrees with npuc's simulator."""
 from __future__ import annotations
 
-import importlib.resources
 import sys
 from collections import Counter
 from pathlib import Path
@@ -20,6 +19,7 @@ from npuc.backends.npu.lower import to_graph  # noqa: E402
 from npuc.calibration import Preprocessing  # noqa: E402
 from npuc.driver import CompileRequest, compile_model, write_outputs  # noqa: E402
 from npuc.export import export_qdq_onnx  # noqa: E402
+from npuc_testing import ppocr_model  # noqa: E402
 
 pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).parents[2]
@@ -27,7 +27,7 @@ CLS = ROOT / "examples" / "ppocr_cls"
 
 
 def _models(name: str) -> Path:
-    path = Path(str(importlib.resources.files("rapidocr_onnxruntime") / "models" / name))
+    path = ppocr_model(name)
     if not path.is_file():
         pytest.skip(f"{name} not installed")
     return path

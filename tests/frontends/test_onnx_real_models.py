@@ -1,9 +1,7 @@
 """The three real PP-OCR models shipped in rapidocr_onnxruntime: import, verify, match onnxruntime."""
 from __future__ import annotations
 
-import importlib.resources
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -13,14 +11,11 @@ from PIL import Image, ImageDraw, ImageFont
 from npuc.frontends import load_model
 from npuc.ir.verify import find_problems
 from onnx_testing import assert_close, run_ort
+from npuc_testing import ppocr_model
 
 CLS = "ch_ppocr_mobile_v2.0_cls_infer.onnx"
 REC = "ch_PP-OCRv4_rec_infer.onnx"
 DET = "ch_PP-OCRv4_det_infer.onnx"
-
-
-def model_path(name: str) -> Path:
-    return Path(str(importlib.resources.files("rapidocr_onnxruntime") / "models" / name))
 
 
 def text_image(height: int, width: int, text: str, seed: int = 0) -> np.ndarray:
@@ -41,19 +36,19 @@ def text_image(height: int, width: int, text: str, seed: int = 0) -> np.ndarray:
 def check_model(name: str, shape: tuple[int, ...], text: str) -> None:
     from npuc.backends.reference.executor import run_graph
 
-    graph = load_model(model_path(name), input_shapes={"x": shape})
+    graph = load_model(ppocr_model(name), input_shapes={"x": shape})
     assert find_problems(graph) == []
     (x,) = graph.inputs
     assert (x.name, x.shape, x.layout) == ("x", shape, "NCHW")
     assert graph.meta["source_format"] == "onnx" and graph.meta["opset"] in (11, 12)
     kinds = Counter(op.kind for op in graph.ops())
     assert not {"Shape", "Gather", "Constant", "Cast"} & set(kinds), "shape chains must be folded at import"
-    node_names = {n.name for n in onnx.load(str(model_path(name))).graph.node}
+    node_names = {n.name for n in onnx.load(str(ppocr_model(name))).graph.node}
     assert all(op.origin[0] in node_names for op in graph.ops())
 
     feed = text_image(shape[2], shape[3], text)
     ours = run_graph(graph, {"x": feed})
-    ref = run_ort(onnx.load(str(model_path(name))), {"x": feed})
+    ref = run_ort(onnx.load(str(ppocr_model(name))), {"x": feed})
     assert list(ours) == list(ref)
     for out, value in ref.items():
         assert_close(ours[out], value, f"{name}:{out}")
@@ -73,7 +68,7 @@ def test_det_model() -> None:
 
 
 def test_cls_import_facts() -> None:
-    graph = load_model(model_path(CLS), input_shapes={"x": (1, 3, 48, 192)})
+    graph = load_model(ppocr_model(CLS), input_shapes={"x": (1, 3, 48, 192)})
     assert graph.meta["source_input_shapes"] == {"x": ["?", 3, "?", "?"]}
     assert graph.meta["producer"].startswith("PaddlePaddle")
     kinds = Counter(op.kind for op in graph.ops())
@@ -83,10 +78,10 @@ def test_cls_import_facts() -> None:
 
 
 def test_rec_parse_end_keeps_only_what_feeds_the_outputs() -> None:
-    full = load_model(model_path(REC), input_shapes={"x": (1, 3, 48, 320)})
+    full = load_model(ppocr_model(REC), input_shapes={"x": (1, 3, 48, 320)})
     softmax = [op for op in full.ops() if op.kind == "Softmax"]
     cut_at = full.inputs_of(softmax[-1])[0].name  # the logits before the final softmax
-    graph = load_model(model_path(REC), input_shapes={"x": (1, 3, 48, 320)}, outputs=[cut_at])
+    graph = load_model(ppocr_model(REC), input_shapes={"x": (1, 3, 48, 320)}, outputs=[cut_at])
     assert [t.name for t in graph.outputs] == [cut_at]
     assert len(graph) == len(full) - 1
     assert find_problems(graph) == []

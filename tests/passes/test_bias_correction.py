@@ -1,7 +1,6 @@
 """bias_correction: mean per-channel error removed (BC, IBC), 8-bit warning, missing float graph, cls SNR."""
 from __future__ import annotations
 
-import importlib.resources
 import logging
 
 import numpy as np
@@ -12,8 +11,9 @@ from npuc.errors import NpucError
 from npuc.passes.base import PassContext
 from npuc.passes.bias_correction import BiasCorrection
 from accuracy_graphs import chain, feeds, outputs, snr_db
+from npuc_testing import ppocr_model
 
-CLS = importlib.resources.files("rapidocr_onnxruntime") / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+CLS = ppocr_model("ch_ppocr_mobile_v2.0_cls_infer.onnx")
 
 
 def _setup(**quantize_options):

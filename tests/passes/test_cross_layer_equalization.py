@@ -1,7 +1,6 @@
 """cross_layer_equalization: pairs, equal ranges, unchanged float outputs, high-bias absorption, int8 SNR gain."""
 from __future__ import annotations
 
-import importlib.resources
 import importlib.util
 from pathlib import Path
 
@@ -14,9 +13,10 @@ from npuc.passes.base import PassContext
 from npuc.passes.cross_layer_equalization import CrossLayerEqualization, find_pairs
 from accuracy_graphs import chain, conv, feeds, outputs, snr_db, F32
 from pass_testing import apply, assert_preserves
+from npuc_testing import ppocr_model
 
 MOBILENET = Path(__file__).resolve().parents[2] / "benchmarks" / "mobilenet_v2.py"
-CLS = importlib.resources.files("rapidocr_onnxruntime") / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+CLS = ppocr_model("ch_ppocr_mobile_v2.0_cls_infer.onnx")
 
 
 def _ranges(graph, name: str, axis: int) -> np.ndarray:

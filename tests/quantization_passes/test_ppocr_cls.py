@@ -1,7 +1,6 @@
 """PP-OCR direction classifier: int8 per-channel vs int16 vs mixed, SNR of quantized vs native outputs."""
 from __future__ import annotations
 
-import importlib.resources
 import logging
 
 import numpy as np
@@ -13,9 +12,10 @@ from npuc.ir.printer import to_text
 from npuc.quantization.config import QuantConfig
 from quant_testing import snr_db
 from text_lines import render_text_lines
+from npuc_testing import ppocr_model
 
 log = logging.getLogger(__name__)
-MODEL = importlib.resources.files("rapidocr_onnxruntime") / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+MODEL = ppocr_model("ch_ppocr_mobile_v2.0_cls_infer.onnx")
 #: ops from this index on (counted from the end) form the "head" run in int16 in the mixed setting
 HEAD_OPS = 24
 

@@ -1,19 +1,18 @@
 """The executor on the real PP-OCR models (shipped in the rapidocr_onnxruntime wheel) against onnxruntime."""
 from __future__ import annotations
 
-import importlib.resources
-
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from npuc.backends.reference.executor import Executor
+from npuc_testing import ppocr_model
 
 load_onnx = pytest.importorskip("npuc.frontends.onnx").load_onnx
 
 
 def _model(name: str) -> str:
-    return str(importlib.resources.files("rapidocr_onnxruntime") / "models" / name)
+    return str(ppocr_model(name))
 
 
 def _compare(name: str, shape: tuple[int, ...]) -> None:
