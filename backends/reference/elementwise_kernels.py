@@ -216,24 +216,24 @@ def _sigmoid(op: Op, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
 # Each compiled pass has a separate loop for the in-place case (same array in and out): with
 # two arrays LLVM guards its vectorised loop with an overlap check, which an exact alias fails,
 # falling back to a scalar loop ~6x slower.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _unit_clamp(v, zero, one):  # pragma: no cover - compiled
+    # comparisons, not min/max: NaN passes through as with np.maximum/np.minimum
+    if v < zero:
+        return zero
+    if v > one:
+        return one
+    return v
+
+
 @numba.njit(cache=True, nogil=True)
 def _hard_sigmoid_nb(x, y, same, alpha, beta, zero, one):  # pragma: no cover - compiled
     if same:
         for i in range(y.size):
-            v = y[i] * alpha + beta
-            if v < zero:  # comparisons, not min/max: NaN passes through as with np.maximum/np.minimum
-                v = zero
-            elif v > one:
-                v = one
-            y[i] = v
+            y[i] = _unit_clamp(y[i] * alpha + beta, zero, one)
     else:
         for i in range(x.size):
-            v = x[i] * alpha + beta
-            if v < zero:
-                v = zero
-            elif v > one:
-                v = one
-            y[i] = v
+            y[i] = _unit_clamp(x[i] * alpha + beta, zero, one)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -241,21 +241,11 @@ def _hard_swish_nb(x, y, same, sixth, half, zero, one):  # pragma: no cover - co
     if same:
         for i in range(y.size):
             v = y[i]
-            g = v * sixth + half
-            if g < zero:
-                g = zero
-            elif g > one:
-                g = one
-            y[i] = v * g
+            y[i] = v * _unit_clamp(v * sixth + half, zero, one)
     else:
         for i in range(x.size):
             v = x[i]
-            g = v * sixth + half
-            if g < zero:
-                g = zero
-            elif g > one:
-                g = one
-            y[i] = v * g
+            y[i] = v * _unit_clamp(v * sixth + half, zero, one)
 
 
 def _one_pass(nb_fn, op: Op, x: np.ndarray, out: np.ndarray | None, a: float, b: float) -> np.ndarray | None:

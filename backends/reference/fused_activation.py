@@ -18,26 +18,25 @@ import numpy as np
 InplaceActivation = Callable[[np.ndarray], None]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _clamp_value(v, lo, hi, use_lo, use_hi):  # pragma: no cover - compiled
+    if use_lo and v < lo:
+        v = lo
+    if use_hi and v > hi:
+        v = hi
+    return v
+
+
 @numba.njit(cache=True, nogil=True)
 def _clamp_nb(x, y, same, lo, hi, use_lo, use_hi):  # pragma: no cover - compiled
     # a separate loop in place: with two arrays LLVM's overlap check fails on an exact alias
     # and falls back to a scalar loop ~6x slower
     if same:
         for i in range(y.size):
-            v = y[i]
-            if use_lo and v < lo:
-                v = lo
-            if use_hi and v > hi:
-                v = hi
-            y[i] = v
+            y[i] = _clamp_value(y[i], lo, hi, use_lo, use_hi)
     else:
         for i in range(x.size):
-            v = x[i]
-            if use_lo and v < lo:
-                v = lo
-            if use_hi and v > hi:
-                v = hi
-            y[i] = v
+            y[i] = _clamp_value(x[i], lo, hi, use_lo, use_hi)
 
 
 def clamp(x: np.ndarray, lo, hi, out: np.ndarray | None = None) -> np.ndarray:
