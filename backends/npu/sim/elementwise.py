@@ -30,6 +30,38 @@ def rescale_flat(q, zi, M, n, zo, lo, hi, out):
         out[i] = requant(np.int64(q[i]) - zi, M, n, zo, lo, hi)
 
 
+@njit(cache=True, inline="always")
+def _outer_rows(shape):
+    """Rows of the merged output geometry: the product of every dim but the inner (last) one."""
+    outer = 1
+    for d in range(shape.size - 1):
+        outer *= shape[d]
+    return outer
+
+
+@njit(cache=True, inline="always")
+def _row_offsets(idx, sa, sb):
+    """Flat offsets of a row's first element in operands a and b (idx: the outer dims' index)."""
+    ia = 0
+    ib = 0
+    for d in range(idx.size - 1):
+        ia += idx[d] * sa[d]
+        ib += idx[d] * sb[d]
+    return ia, ib
+
+
+@njit(cache=True, inline="always")
+def _next_row(idx, shape):
+    """Advance the outer dims' index `idx` to the next row (odometer order, inner dim excluded)."""
+    d = shape.size - 2
+    while d >= 0:
+        idx[d] += 1
+        if idx[d] < shape[d]:
+            break
+        idx[d] = 0
+        d -= 1
+
+
 @njit(cache=True)
 def _binary(a, b, out, shape, sa, sb, mode, p):
     """Broadcast binary op over the output (flat arrays; shape/sa/sb: merged dims, inner dim last).
@@ -40,18 +72,12 @@ def _binary(a, b, out, shape, sa, sb, mode, p):
     inner = shape[nd - 1]
     ia_step = sa[nd - 1]
     ib_step = sb[nd - 1]
-    outer = 1
-    for d in range(nd - 1):
-        outer *= shape[d]
+    outer = _outer_rows(shape)
     idx = np.zeros(nd, np.int64)
     L, za, zb, Ma, na, Mb, nb, Mo, no, zo, lo, hi = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]
     o = 0
     for _ in range(outer):
-        ia = 0
-        ib = 0
-        for d in range(nd - 1):
-            ia += idx[d] * sa[d]
-            ib += idx[d] * sb[d]
+        ia, ib = _row_offsets(idx, sa, sb)
         for j in range(inner):
             xa = np.int64(a[ia + j * ia_step]) - za
             xb = np.int64(b[ib + j * ib_step]) - zb
@@ -67,13 +93,7 @@ def _binary(a, b, out, shape, sa, sb, mode, p):
                 v = max(ra, rb) if mode == MODE_MAX else min(ra, rb)
             out[o] = v
             o += 1
-        d = nd - 2
-        while d >= 0:
-            idx[d] += 1
-            if idx[d] < shape[d]:
-                break
-            idx[d] = 0
-            d -= 1
+        _next_row(idx, shape)
 
 
 @njit(cache=True)
@@ -83,17 +103,11 @@ def _binary_table(a, b, out, shape, sa, sb, table, amin, bmin):
     inner = np.uint64(shape[nd - 1])
     ia_step = np.uint64(sa[nd - 1])
     ib_step = np.uint64(sb[nd - 1])
-    outer = 1
-    for d in range(nd - 1):
-        outer *= shape[d]
+    outer = _outer_rows(shape)
     idx = np.zeros(nd, np.int64)
     o = np.uint64(0)
     for _ in range(outer):
-        ia = 0
-        ib = 0
-        for d in range(nd - 1):
-            ia += idx[d] * sa[d]
-            ib += idx[d] * sb[d]
+        ia, ib = _row_offsets(idx, sa, sb)
         # unsigned indices (no wrap-around check) and a fixed row of the table when b is broadcast
         ua = np.uint64(ia)
         if ib_step == 0:
@@ -110,13 +124,7 @@ def _binary_table(a, b, out, shape, sa, sb, table, amin, bmin):
                 ka = np.uint64(np.int64(a[ua + j * ia_step]) - amin) << np.uint64(8)
                 out[o + j] = table[ka + np.uint64(np.int64(b[ub + j * ib_step]) - bmin)]
         o += inner
-        d = nd - 2
-        while d >= 0:
-            idx[d] += 1
-            if idx[d] < shape[d]:
-                break
-            idx[d] = 0
-            d -= 1
+        _next_row(idx, shape)
 
 
 def _pair_table(a_dtype: np.dtype, b_dtype: np.dtype, out_dtype: np.dtype, mode: int,
