@@ -105,12 +105,31 @@ def test_int8_keeps_20db_at_the_outputs(model, calib_dir, tmp_path):
     assert set(ref) <= set(got), f"outputs {sorted(ref)} vs {sorted(got)}"
     snrs = {name: snr_db(r, got[name].reshape(r.shape)) for name, r in ref.items()}
     print(model.stem, ", ".join(f"{k}: {v:.1f} dB" for k, v in snrs.items()))
-    assert min(snrs.values()) >= 2.0, f"{model.name}: int8 outputs broken ({snrs})"
+    # floor under the measured values (min 5.7 dB, face_detection_back): a regression below it is a bug
+    assert min(snrs.values()) >= 4.0, f"{model.name}: int8 outputs broken ({snrs})"
     if min(snrs.values()) < 20.0:
-        # known gap: plain int8 loses ~1 dB per block on these float16-trained nets (depthwise outputs
-        # spanning -270..12 on one per-tensor scale); a 16-bit tail ({depthwise_conv2d_15...} a16_w16)
-        # brings the front model to 20-23 dB
-        pytest.xfail(f"{model.name}: {min(snrs.values()):.1f} dB < 20 dB in plain int8")
+        pytest.xfail(f"{model.name}: {min(snrs.values()):.1f} dB < 20 dB in plain int8 ({snrs}); "
+                     + INT8_LOSS.get(model.stem, "no diagnosis recorded"))
+
+
+#: Why plain int8 stays under 20 dB (diagnosed with per-layer local SNR: each layer quantized alone on
+#: float inputs, and all-quantized SNR per layer). No kernel or pass defect was found: every integer
+#: layer's local SNR is 25-35 dB except where one per-tensor activation grid must carry a channel
+#: ~100x wider than the others; the loss then accumulates ~1 dB per residual block. 16-bit head
+#: layers ({classificator*, regressor*} a16_w16) change the outputs by < 0.3 dB: the loss is in the
+#: trunk, not in the output grids. The 8-bit input normalization costs 1 bit by itself ((p - 127.5)
+#: is never on an integer grid that holds 0.0), worth 26-30 dB at the detectors' outputs in LiteRT.
+INT8_LOSS = {
+    "face_detection_back": "trunk at 16x16: depthwise outputs up to +-950 on the letterboxed calibration "
+                           "photos (median channel max ~20), conv2d_27 local SNR 12.7 dB; logits reach "
+                           "-4000, measured 9.1 dB regressors / 5.7 dB classificators",
+    "face_detection_front": "depthwise_conv2d_15 channel 38 spans -274 while the median channel max is 2.5 "
+                            "(conv2d_16 local SNR 11.4 dB); {depthwise_conv2d_15...} a16_w16 gives 22.4/19.2 dB",
+    "face_detection_short_range": "same network as face_detection_front (same figures)",
+    "face_detection_full_range_sparse": "sparse trunk accumulates 8-bit noise (11.2 dB regressors)",
+    "face_landmark": "conv2d_30 is one scalar (face-flag logit -0.89 on this photo, grid step 0.18 from a "
+                     "calibrated range [-8, 38]): ~2 LSB error gives 8.1 dB; 12.7 dB pooled over two photos",
+}
 
 
 # ------------------------------------------------------------------ BlazeFace decode
