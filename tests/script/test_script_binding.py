@@ -262,3 +262,23 @@ def test_bad_command_declarations():
 
     with pytest.raises(ValueError, match="twice"):
         ScriptCommand("x", params=(Param("a", INT),), options=(Param("a", INT),))
+
+
+def test_output_layer_names_select_the_layers_producing_the_outputs():
+    import numpy as np
+
+    from npuc.ir.dtypes import DType
+    from npuc.ir.graph import Graph
+    from npuc.script import layers_from_graph
+
+    g = Graph("two_heads")
+    x = g.add_input("x", DType.FLOAT32, (1, 4))
+    w = g.add_const("w", np.ones((3, 4), np.float32))
+    trunk = g.outputs_of(g.add_op("Relu", [x], name="trunk"))[0]
+    boxes = g.outputs_of(g.add_op("Gemm", [trunk, w], name="boxes"))[0]
+    scores = g.outputs_of(g.add_op("Sigmoid", [boxes], name="scores"))[0]
+    g.outputs = [boxes, scores]
+    script = parse("quantization_param(output_layer*, precision_mode=a16_w16)\ndata_type(output_layer2, int16)\n")
+    bound = bind(script, default_registry(), layers_from_graph(g))
+    first, second = bound.directives
+    assert first.selected() == ("boxes", "scores") and second.selected() == ("scores",)
