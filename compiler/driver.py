@@ -131,9 +131,10 @@ def build_float(req: CompileRequest) -> FloatStage:
         pipeline = None
         if script is not None:
             bound = bind(script, registry, layers_from_graph(graph), strict=req.strict)
-            warnings += [d.format() for d in bound.warnings]
             pipeline = pipeline_settings(bound)
-            warnings += pipeline.notes
+            warnings += [d.format() for d in bound.warnings] + pipeline.notes
+            for text in warnings:  # shown now: a later error must not hide them
+                log.warning("%s", text)
             for mean, std, inputs in pipeline.normalizations:
                 for name in inputs or [None]:
                     insert_normalization(graph, mean, std, input_name=name)

@@ -61,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
         if args.export_onnx_float:
             files["float_onnx"] = save_onnx(export_float_onnx(result.fp_optimized), args.export_onnx_float)
     console = Console(width=None if Console().is_terminal else 160)
-    for w in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     if args.table:
         console.print(render_table(result.timing, limit=args.table))
     for line in summary_lines(result.timing):

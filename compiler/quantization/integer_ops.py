@@ -40,7 +40,8 @@ def check_accumulator(reduction_size: int, activation_bits: int, weight_bits: in
         raise QuantizationError(
             f"a reduction over {reduction_size} terms of {activation_bits}-bit activations and "
             f"{weight_bits}-bit weights can overflow the {acc} accumulator (worst case {worst} > {limit}); "
-            "use 16-bit precision for this layer or split it")
+            "use 16-bit precision for this layer or split it (a very large bias or input range, e.g. raw 0..255 "
+            "pixels fed to a model that expects normalized input, also causes this)")
 
 
 def activation_clamp(qp: QuantParams, kind: str = "none", low: float | None = None,

@@ -507,4 +507,10 @@ def derive_op_params(graph: Graph, op: Op) -> Params:
     except KeyError:
         raise QuantizationError(
             f"{op.kind} '{op.name}' has no integer form; quantize it as a float16 layer") from None
-    return derive(graph, op)
+    try:
+        return derive(graph, op)
+    except QuantizationError as exc:
+        if op.name in str(exc):
+            raise
+        origin = f" (from {', '.join(op.origin)})" if op.origin and op.origin != (op.name,) else ""
+        raise QuantizationError(f"{op.kind} '{op.name}'{origin}: {exc}") from None
