@@ -22,6 +22,18 @@ L2's input channel i is multiplied by s_i, so both ranges become
 sqrt(r1_i * r2_i). Pairs are swept in topological order until no scale moves
 by more than `tolerance` (or `iterations` sweeps).
 
+Activation-aware ranges (``ranges="activations"``). A per-tensor 8-bit
+activation grid is set by its widest channel; weight-range equalization does
+not look at it. With this option r1_i is replaced by a_i, the largest |value|
+of L1's output channel i (after its activation) over calibration items of the
+float model (the first `range_items`), so ``s_i = sqrt(a_i * r2_i) / r2_i``
+and L1's output channel i and L2's input channel i both get the range
+sqrt(a_i * r2_i) (the CLE paper's activation-aware variant; SmoothQuant with
+alpha = 0.5). a_i is measured once: scaling L1's inputs (as the L2 of an
+earlier pair) is compensated exactly by its weights, so its output only
+changes by its own output scales, a_i -> a_i / s_i. Needs calibration data
+(an NpucError otherwise).
+
 High-bias absorption (relu pairs only, when `bias_absorption`). If L1's
 pre-activation z_i >= c_i >= 0 then relu(z_i) = relu(z_i - c_i) + c_i, so c
 moves from L1's bias into L2's: b1 -= c, b2 += sum over taps of W2[:, i] * c_i.
@@ -44,7 +56,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -111,12 +123,20 @@ class CrossLayerEqualization(Pass):
     bias_absorption: bool = option(True, "absorb high biases of ReLU layers into the next layer")
     absorption_items: int = option(16, "calibration items used to measure pre-activation minima (when no BN stats)")
     layers: tuple[str, ...] = option((), "only pairs whose first layer matches one of these names/globs (all when empty)")
+    ranges: Literal["weights", "activations"] = option(
+        "weights", "equalize L1's output-channel weight ranges (weights) or its calibrated output ranges "
+                   "(activations, needs calibration data) against L2's input-channel weight ranges")
+    range_items: int = option(64, "calibration items measuring L1's output ranges (ranges=activations)")
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ValueError(f"iterations must be >= 1, got {self.iterations}")
         if not self.tolerance > 0:
             raise ValueError(f"tolerance must be > 0, got {self.tolerance}")
+        if self.ranges not in ("weights", "activations"):
+            raise ValueError(f"ranges must be 'weights' or 'activations', got {self.ranges!r}")
+        if self.range_items < 1:
+            raise ValueError(f"range_items must be >= 1, got {self.range_items}")
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         layers: dict[str, _Layer] = {}
@@ -127,7 +147,11 @@ class CrossLayerEqualization(Pass):
                     layers[op.name] = _load(graph, op)
         if not pairs:
             return PassResult.unchanged()
-        sweeps = equalize([(layers[a.name], layers[b.name]) for a, b in pairs], self.iterations, self.tolerance)
+        act_ranges = None
+        if self.ranges == "activations":
+            act_ranges = self._output_ranges(graph, ctx, [layers[a.name] for a, _ in pairs])
+        sweeps = equalize([(layers[a.name], layers[b.name]) for a, b in pairs], self.iterations, self.tolerance,
+                          act_ranges)
         _store_changed(graph, layers.values())
         absorbed = 0
         if self.bias_absorption:  # measured on the equalized graph, so stored first
@@ -137,6 +161,29 @@ class CrossLayerEqualization(Pass):
         log.info("cross_layer_equalization: %d pair(s), %d sweep(s), %d high-bias absorption(s)",
                  len(pairs), sweeps, absorbed)
         return PassResult(True, {"pairs": len(pairs), "sweeps": sweeps, "absorbed": absorbed})
+
+    def _output_ranges(self, graph: Graph, ctx: PassContext, firsts: list[_Layer]) -> dict[str, np.ndarray]:
+        """Per-channel max |output| (after the fused activation) of each first layer, over calibration items."""
+        from npuc.passes.layer_data import calibration_items, float_values
+
+        if ctx.get("calibration_set") is None and ctx.options.get("calibration_data") is None:
+            raise NpucError(f"{self.name}(ranges=activations) measures per-channel activation ranges on calibration "
+                            f"data, and none is available: give --calib (ctx.options['calibration_data']) or put "
+                            f"items in ctx.state['calibration_set'], or use ranges=weights")
+        items = calibration_items(ctx, graph, self.range_items, self.name)
+        if not items:
+            raise NpucError(f"{self.name}(ranges=activations): the calibration set is empty")
+        by_tensor = {graph.outputs_of(l.op)[0].name: l.op.name for l in firsts}
+        ranges: dict[str, np.ndarray] = {}
+
+        def reduce(name: str, _i: int, value: np.ndarray) -> None:
+            v = np.abs(np.asarray(value, np.float64))
+            m = np.max(v.reshape(v.shape[0], v.shape[1], -1), axis=(0, 2)) if v.ndim > 1 else v
+            op = by_tensor[name]
+            ranges[op] = m if op not in ranges else np.maximum(ranges[op], m)
+
+        float_values(graph, items, list(by_tensor), reduce)
+        return ranges
 
     # ------------------------------------------------------------ absorption
     def _absorb(self, graph: Graph, ctx: PassContext, pairs: list[tuple[_Layer, _Layer]]) -> int:
@@ -193,12 +240,20 @@ class CrossLayerEqualization(Pass):
         return minima
 
 
-def equalize(pairs: list[tuple[_Layer, _Layer]], iterations: int, tolerance: float) -> int:
-    """Sweep the pairs until every scale is within `tolerance` of 1; returns the number of sweeps."""
+def equalize(pairs: list[tuple[_Layer, _Layer]], iterations: int, tolerance: float,
+             act_ranges: dict[str, np.ndarray] | None = None) -> int:
+    """Sweep the pairs until every scale is within `tolerance` of 1; returns the number of sweeps.
+
+    With `act_ranges` (first layer name -> its measured per-channel output range before any scaling),
+    L1's current output range a * out_factor stands in for its weight range."""
     for sweep in range(1, iterations + 1):
         worst = 0.0
         for a, b in pairs:
-            r1, r2 = a.out_ranges(), b.in_ranges()
+            if act_ranges is None:
+                r1 = a.out_ranges()
+            else:
+                r1 = act_ranges[a.op.name] * (1.0 if a.out_factor is None else a.out_factor)
+            r2 = b.in_ranges()
             ok = (r1 > 0) & (r2 > 0)
             s = np.ones_like(r1)
             s[ok] = np.sqrt(r1[ok] * r2[ok]) / r2[ok]

@@ -145,7 +145,10 @@ PRE_QUANTIZATION_OPTIMIZATION = ScriptCommand(
     variants=(
         Variant(
             "equalization",
-            (_layers_param(), Param("policy", POLICY, "enabled", "enabled or disabled")),
+            (_layers_param(), Param("policy", POLICY, "enabled", "enabled or disabled"),
+             Param("ranges", enum("weights", "activations"), "weights",
+                   "what is equalized against the next layer's weight ranges: the layer's weight ranges (weights) "
+                   "or its calibrated per-channel output ranges (activations, needs calibration data)")),
             "Cross-layer equalization (Nagel et al. 2019): rescale consecutive conv/gemm pairs so their per-channel weight ranges match.",
             "pass",
             pass_name="cross_layer_equalization",
