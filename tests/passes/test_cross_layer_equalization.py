@@ -226,3 +226,16 @@ def test_activation_aware_int8_snr_improves():
     after = snr_db(ref, outputs(quantize_for_emulation(eq, calib), test, quantized=True))
     print(f"int8 SNR: plain {base:.1f} dB, weight CLE {weights_snr:.1f} dB, activation-aware CLE {after:.1f} dB")
     assert after > base + 10.0, (base, weights_snr, after)
+
+
+def test_script_line_selects_activation_ranges():
+    from npuc.script import default_registry
+    from npuc.script.binder import bind
+    from npuc.script.parser import parse
+    from npuc.script_config import pipeline_settings
+
+    text = ("pre_quantization_optimization(equalization, policy=enabled)\n"
+            "pre_quantization_optimization(equalization, policy=enabled, ranges=activations)\n")
+    s = pipeline_settings(bind(parse(text, "s.alls"), default_registry(), None))
+    assert [(p.name, p.ranges) for p in s.float_passes] == [("cross_layer_equalization", "weights"),
+                                                             ("cross_layer_equalization", "activations")]
