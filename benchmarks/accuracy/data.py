@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "data_gen"))
-from text_images import TextLineGenerator, TextPageGenerator  # noqa: E402
+from text_images import HardTextPageGenerator, TextLineGenerator  # noqa: E402
 
 #: generator seeds: calibration and evaluation never share a seed
 CLS_CALIB_SEED, CLS_EVAL_SEED = 1001, 2002
@@ -91,7 +91,7 @@ def cls_eval_items(count: int) -> list[ClsItem]:
 
 def det_eval_items(count: int) -> list[DetItem]:
     """`count` evaluation pages with their ground-truth text-line boxes."""
-    gen = TextPageGenerator(seed=DET_EVAL_SEED, width=DET_SHAPE[3], height=DET_SHAPE[2])
+    gen = HardTextPageGenerator(seed=DET_EVAL_SEED, width=DET_SHAPE[3], height=DET_SHAPE[2])
     out = []
     for i in range(count):
         page, boxes = gen.sample_with_boxes(i)
@@ -109,7 +109,7 @@ def cls_calibration(folder: Path, count: int = CALIB_ITEMS) -> Path:
 
 def det_calibration(folder: Path, count: int = CALIB_ITEMS) -> Path:
     """Write the calibration pages as one (count, 3, 640, 640) .npy stack."""
-    gen = TextPageGenerator(seed=DET_CALIB_SEED, width=DET_SHAPE[3], height=DET_SHAPE[2])
+    gen = HardTextPageGenerator(seed=DET_CALIB_SEED, width=DET_SHAPE[3], height=DET_SHAPE[2])
     path = Path(folder) / "det_calibration.npy"
     np.save(path, np.concatenate([det_preprocess(gen.sample(i)) for i in range(count)]))
     return path

@@ -22,6 +22,7 @@ Command line: ``python tests/data_gen/text_images.py OUT_DIR -n 64 --kind line -
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -192,6 +193,162 @@ class TextPageGenerator:
                 draw.rectangle((box[0] - 4, box[1] - 4, box[2] + 4, box[3] + 4), outline=ink, width=1)
             y += int(size * rng.uniform(1.3, 2.4))
         return _finish(page, rng, self.noise), boxes
+
+
+def _luminance(rgb) -> float:
+    r, g, b = (float(v) for v in rgb)
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """HxWx3 float32: a paper / coloured / dark tone with a linear gradient and low-frequency texture."""
+    kind = rng.random()
+    if kind < 0.55:  # paper
+        base = rng.uniform(170, 255, size=3)
+    elif kind < 0.85:  # coloured (signs, packaging, screens)
+        base = rng.uniform(40, 255, size=3)
+    else:  # dark
+        base = rng.uniform(0, 80, size=3)
+    other = np.clip(base + rng.uniform(-70, 70, size=3), 0, 255)
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    t = (np.cos(angle) * xx / width + np.sin(angle) * yy / height)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    arr = base[None, None, :] * (1 - t[..., None]) + other[None, None, :] * t[..., None]
+    amplitude = rng.uniform(0, 28)
+    if amplitude > 0:  # blotchy texture: coarse noise upsampled
+        cells = int(rng.integers(4, 24))
+        coarse = rng.normal(0, 1, size=(cells, cells, 3)).astype(np.float32)
+        coarse = (coarse - coarse.min()) / max(float(coarse.max() - coarse.min()), 1e-6) * 255
+        tex = np.asarray(Image.fromarray(coarse.astype(np.uint8), "RGB").resize(
+            (width, height), Image.Resampling.BICUBIC), dtype=np.float32) / 255.0 - 0.5
+        arr = arr + amplitude * 2 * tex
+    return np.clip(arr, 0, 255).astype(np.float32)
+
+
+def _ink_for(rng: np.random.Generator, region: np.ndarray) -> tuple[int, int, int]:
+    """An ink colour with a random (sometimes low) contrast against the mean colour of `region`."""
+    mean = region.reshape(-1, 3).mean(axis=0)
+    lum = _luminance(mean)
+    contrast = rng.uniform(45, 220)
+    direction = -1.0 if (lum > 128 if rng.random() < 0.9 else lum <= 128) else 1.0
+    target = lum + direction * contrast
+    if not 0 <= target <= 255:  # not reachable that way: go the other way
+        target = lum - direction * contrast
+    target = float(np.clip(target, 0, 255))
+    tint = rng.uniform(-40, 40, size=3)
+    ink = np.clip(target + tint - (0.299 * tint[0] + 0.587 * tint[1] + 0.114 * tint[2]), 0, 255)
+    return tuple(int(v) for v in ink)
+
+
+def _degrade(arr: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """Uneven lighting, resolution loss, blur, sensor noise and JPEG compression, each at a random strength."""
+    h, w, _ = arr.shape
+    if rng.random() < 0.5:  # uneven illumination: a smooth multiplicative shade
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        dist = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2) / np.hypot(h, w)
+        arr = arr * (1.0 - rng.uniform(0.1, 0.45) * dist)[..., None]
+    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    if rng.random() < 0.3:  # resolution loss (a smaller camera image scaled up)
+        factor = rng.uniform(0.5, 0.85)
+        img = img.resize((max(1, int(w * factor)), max(1, int(h * factor))), Image.Resampling.BILINEAR)
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
+    if rng.random() < 0.7:
+        img = img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 1.5))))
+    out = np.asarray(img, dtype=np.float32)
+    out = out + rng.normal(0.0, rng.uniform(2.0, 14.0), size=out.shape).astype(np.float32)
+    img = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
+    if rng.random() < 0.7:
+        buffer = io.BytesIO()
+        img.save(buffer, format="JPEG", quality=int(rng.integers(20, 86)))
+        buffer.seek(0)
+        img = Image.open(buffer).convert("RGB")
+    return img
+
+
+def _fit_text(rng: np.random.Generator, font, max_width: int, min_words: int, max_words: int) -> str:
+    """A random line shortened word by word until it is at most `max_width` px wide ('' if nothing fits)."""
+    words = random_text(rng, min_words, max_words).split(" ")
+    while words:
+        left, _, right, _ = font.getbbox(" ".join(words))
+        if right - left <= max_width:
+            return " ".join(words)
+        words.pop()
+    return ""
+
+
+@dataclass(frozen=True)
+class HardTextPageGenerator:
+    """Harder, photo-like pages for the PP-OCR text detector, with honest axis-aligned line boxes.
+
+    Compared with `TextPageGenerator`: font sizes from 9 to 48 px (many small lines), gradient,
+    coloured, dark and blotchy backgrounds, coloured panels, ink of random (sometimes low)
+    contrast, one or two text columns, ruled lines and filled shapes as distractors, then
+    uneven lighting, resolution loss, blur, gaussian noise and JPEG compression at random
+    strengths. Text is never rotated (the ground truth stays axis-aligned) and never runs off
+    the page. A box is the line's rendered text extent (pillow's textbbox).
+    """
+
+    seed: int = 0
+    width: int = 640
+    height: int = 640
+
+    def sample(self, index: int) -> Image.Image:
+        return self.sample_with_boxes(index)[0]
+
+    def sample_with_boxes(self, index: int) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+        """The page number `index` and the ground-truth box (x0, y0, x1, y1) of each text line on it."""
+        rng = np.random.default_rng([self.seed, 2_000_029, index])
+        w, h = self.width, self.height
+        arr = _background(rng, w, h)
+        for _ in range(int(rng.integers(0, 3))):  # coloured panels (labels, banners)
+            x0, y0 = int(rng.integers(0, w - 40)), int(rng.integers(0, h - 40))
+            x1, y1 = int(rng.integers(x0 + 40, w + 1)), int(rng.integers(y0 + 30, min(h, y0 + 260) + 1))
+            arr[y0:y1, x0:x1] = rng.uniform(0, 255, size=3)
+        page = Image.fromarray(arr.astype(np.uint8), "RGB")
+        draw = ImageDraw.Draw(page)
+        boxes: list[tuple[int, int, int, int]] = []
+        y = int(rng.integers(4, 30))
+        while True:
+            r = rng.random()
+            size = int(rng.integers(9, 16) if r < 0.4 else rng.integers(16, 28) if r < 0.85 else rng.integers(28, 49))
+            if y + 1.3 * size > h - 4:
+                break
+            if rng.random() < 0.06:  # a filled shape instead of text (logo, bullet block, photo)
+                x0 = int(rng.integers(0, w - 60))
+                shape = (x0, y, x0 + int(rng.integers(20, 200)), y + int(size * rng.uniform(1.0, 2.5)))
+                fill = tuple(int(v) for v in rng.integers(0, 256, size=3))
+                (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(shape, fill=fill)
+                y = shape[3] + int(size * rng.uniform(0.4, 1.0))
+                continue
+            font = load_font(int(rng.integers(0, 64)), size)
+            columns = 2 if rng.random() < 0.3 else 1
+            x = int(rng.integers(4, w // 5))
+            bottom = y + size
+            for c in range(columns):
+                right_limit = (w // 2 - 2 * size) if columns == 2 and c == 0 else w - 4
+                if right_limit - x < 3 * size:
+                    break
+                text = _fit_text(rng, font, right_limit - x, 1, 7)
+                if not text:
+                    break
+                box = draw.textbbox((x, y), text, font=font)
+                region = np.asarray(page, dtype=np.float32)[max(0, box[1]):max(box[1] + 1, box[3]),
+                                                             max(0, box[0]):max(box[0] + 1, box[2])]
+                draw.text((x, y), text, font=font, fill=_ink_for(rng, region))
+                clipped = (max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3]))
+                if clipped[2] - clipped[0] > 2 and clipped[3] - clipped[1] > 2:
+                    boxes.append(clipped)
+                bottom = max(bottom, box[3])
+                x = max(box[2] + 3 * size, w // 2 + int(rng.integers(0, w // 6)))
+            if rng.random() < 0.12:  # a rule under the line (forms, tables)
+                ink = tuple(int(v) for v in rng.integers(0, 256, size=3))
+                ry = bottom + max(2, size // 4)
+                draw.line((int(rng.integers(0, w // 4)), ry, int(rng.integers(w // 2, w)), ry), fill=ink,
+                          width=int(rng.integers(1, 3)))
+            y += int(size * rng.uniform(1.3, 2.3))
+        return _degrade(np.asarray(page, dtype=np.float32), rng), boxes
 
 
 def write_lines(folder: str | Path, count: int, seed: int = 0, rotate_fraction: float = 0.5) -> list[Path]:
