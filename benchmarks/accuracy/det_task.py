@@ -37,6 +37,15 @@ def eval_items(count: int) -> list[data.DetItem]:
     return data.det_eval_items(count)
 
 
+def describe(items: Sequence[data.DetItem]) -> str:
+    """How many ground-truth boxes the evaluation pages hold, and how small they are."""
+    heights = np.array([b[3] - b[1] for item in items for b in item.boxes])
+    if heights.size == 0:
+        return "The pages hold no text lines."
+    return (f"The pages hold {heights.size} ground-truth line boxes ({heights.size / len(items):.1f} per page; "
+            f"box height median {np.median(heights):.0f} px, {100 * np.mean(heights < 12):.0f} % under 12 px).")
+
+
 def calibration(folder: Path, count: int) -> Path:
     return data.det_calibration(folder, count)
 
