@@ -230,6 +230,9 @@ class Lowering:
             ) from None
         result = self.graph.outputs_of(ir_op)[0]
         if explicit:
+            # an int8 kernel clamps its result on the output grid: the value before the activation
+            # has the output's encoding too (the activation is then a clamp)
+            self.annotate(result, self.quant_of(idx))
             act_kind, act_attrs = _ACTIVATION_OPS[explicit]
             act = self.graph.add_op(act_kind, [result], act_attrs, name=name, origin=origin, outputs=[name])
             result = self.graph.outputs_of(act)[0]

@@ -276,6 +276,8 @@ def _pool(kind: str) -> Converter:
                                  "pads": spatial_pads(op, x.shape[2:], kernel, strides)}
         if kind == "AveragePool":
             attrs["count_include_pad"] = False  # TFLite averages over the valid pixels only
+            if lw.fixed_encodings:  # TFLite's int8 kernel: (sum + count/2) / count, ties away from zero
+                attrs["rounding"] = "half_away_from_zero"
         lw.emit(op, kind, [x], attrs, NCHW, _opt(op, "FusedActivationFunction", 0))
 
     convert.__name__ = f"convert_{kind.lower()}"

@@ -29,6 +29,9 @@ or ``[1]`` per tensor):
 * ``average`` (AveragePool, GlobalAveragePool, ReduceMean, ReduceSum): ``input_zero_point[1]``,
   ``multiplier``/``shift`` for ``s_in/(s_out*count)`` (shape [1], or [OH, OW] when
   border windows count fewer inputs), ``output_zero_point``, ``clamp_min``, ``clamp_max``.
+  An AveragePool with ``rounding="half_away_from_zero"`` (TFLite's int8 kernel) instead has
+  ``multiplier[1]``/``shift[1]`` for ``s_in/s_out``, ``divisor`` (the window counts, [1] or
+  [OH, OW]) and ``rounding[1] = 1``; no ``rounding`` parameter means 0 (half up).
 * ``add`` (Add, Sub): ``left_shift[1]``, ``input_zero_point[2]``, ``input_multiplier[2]``,
   ``input_shift[2]``, ``multiplier[1]``, ``shift[1]``, ``output_zero_point``, clamps.
 * ``mul`` (Mul): ``input_zero_point[2]``, ``multiplier[1]``, ``shift[1]``, ``output_zero_point``, clamps.
@@ -308,6 +311,18 @@ def average_params(graph: Graph, op: Op) -> Params:
         counts = np.array([1])
     if np.any(counts == 0):
         raise QuantizationError(f"{op.kind} '{op.name}': a pooling window covers no input")
+    if op.kind == "AveragePool" and op.attrs.get("rounding", "half_up") == "half_away_from_zero":
+        M, n = quantize_multiplier(float(qx.scale[0]) / float(qy.scale[0]))
+        return {
+            "input_zero_point": _i64(qx.zero_point[0]),
+            "multiplier": _i64(M),
+            "shift": _i64(n),
+            "divisor": np.asarray(counts, np.int64),
+            "rounding": _i64(1),
+            "output_zero_point": _i64(qy.zero_point[0]),
+            "clamp_min": _i64(qy.qmin),
+            "clamp_max": _i64(qy.qmax),
+        }
     M, n = average_multiplier(counts, qx.scale[0], qy.scale[0])
     return {
         "input_zero_point": _i64(qx.zero_point[0]),

@@ -39,9 +39,20 @@ def _infer_reduce(op, ins):
 
 _POOL = {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "ceil_mode": False}
 register_op(OpSpec("MaxPool", ("x",), _infer_pool, {**_POOL, "dilations": (1, 1)}, doc="2-D max pooling"))
+#: How the integer AveragePool rounds the window mean (docs/numerics.md section 8): "half_up" (npuc's
+#: rule), or "half_away_from_zero" on the output codes (TFLite's int8 kernel; set by the TFLite importer).
+AVERAGE_ROUNDING = ("half_up", "half_away_from_zero")
+
+
+def _infer_average_pool(op, ins):
+    if op.attrs.get("rounding", "half_up") not in AVERAGE_ROUNDING:
+        raise ValueError(f"AveragePool rounding must be one of {AVERAGE_ROUNDING}, got {op.attrs['rounding']!r}")
+    return _infer_pool(op, ins)
+
+
 register_op(OpSpec(
-    "AveragePool", ("x",), _infer_pool, {**_POOL, "count_include_pad": False},
-    doc="2-D average pooling",
+    "AveragePool", ("x",), _infer_average_pool, {**_POOL, "count_include_pad": False, "rounding": "half_up"},
+    doc="2-D average pooling (`rounding` only matters in integer form)",
 ))
 register_op(OpSpec("GlobalAveragePool", ("x",), _infer_global, doc="mean over all spatial dims, kept as size 1"))
 register_op(OpSpec("GlobalMaxPool", ("x",), _infer_global, doc="max over all spatial dims, kept as size 1"))

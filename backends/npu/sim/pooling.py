@@ -4,14 +4,16 @@ MaxPool / GlobalMaxPool / ReduceMax / ReduceMin select values (exact in any type
 then rescale unless the encodings are equal. AveragePool / GlobalAveragePool /
 ReduceMean / ReduceSum sum ``q - z_in`` in int64 (padding adds 0) and requantize
 with the multiplier of ``s_in / (s_out * count)`` (one per output position when
-border windows count fewer inputs).
+border windows count fewer inputs). An AveragePool with ``rounding = 1`` (TFLite's int8
+kernel) rescales the sum by ``s_in / s_out`` and divides the output codes by the window
+count, ties away from zero (``divisor``: one count, or one per output position).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from npuc.backends.npu.sim.arith import requant
+from npuc.backends.npu.sim.arith import requant, scaled
 from npuc.backends.npu.sim.context import LayerContext, Step
 from npuc.backends.npu.sim.elementwise import Rescale
 
@@ -39,10 +41,27 @@ def _max_pool(x, kh, kw, sh, sw, dh, dw, pt, pl, lowest, out):
                     out[n, c, oy, ox] = m
 
 
+@njit(cache=True, inline="always")
+def _divide_away(acc, M, S, d, zo, lo, hi):
+    """clamp(rounding_divide_away(zo * d + R(acc, M, S), d), lo, hi): d > 0, ties away from zero."""
+    a = zo * d + scaled(acc, M, S)
+    half = d // 2
+    if a < 0:
+        v = -((half - a) // d)
+    else:
+        v = (a + half) // d
+    if v < lo:
+        return lo
+    if v > hi:
+        return hi
+    return v
+
+
 @njit(cache=True)
-def _average_pool(x, zi, kh, kw, sh, sw, pt, pl, M, S, per_pos, zo, lo, hi, out):
+def _average_pool(x, zi, kh, kw, sh, sw, pt, pl, M, S, D, away, zo, lo, hi, out):
     n_, c_, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
+    per_m, per_d = M.size > 1, D.size > 1
     for n in range(n_):
         for c in range(c_):
             for oy in range(oh):
@@ -57,8 +76,12 @@ def _average_pool(x, zi, kh, kw, sh, sw, pt, pl, M, S, per_pos, zo, lo, hi, out)
                             if ix < 0 or ix >= w:
                                 continue
                             acc += np.int64(x[n, c, iy, ix]) - zi
-                    k = oy * ow + ox if per_pos else 0
-                    out[n, c, oy, ox] = requant(acc, M[k], S[k], zo, lo, hi)
+                    k = oy * ow + ox
+                    km = k if per_m else 0
+                    if away:
+                        out[n, c, oy, ox] = _divide_away(acc, M[km], S[km], D[k if per_d else 0], zo, lo, hi)
+                    else:
+                        out[n, c, oy, ox] = requant(acc, M[km], S[km], zo, lo, hi)
 
 
 @njit(cache=True)
@@ -148,17 +171,45 @@ def _average_multiplier(ctx: LayerContext, positions: int) -> tuple[np.ndarray, 
     return M.reshape(-1), S.reshape(-1), M.size > 1
 
 
+#: the `rounding` parameter of the average family (docs/numerics.md section 8), by AveragePool's attribute
+ROUNDING_CODES = {"half_up": 0, "half_away_from_zero": 1}
+
+
+def _rounding(ctx: LayerContext) -> bool:
+    """True for rounding = 1 (divide by `divisor`, ties away from zero); an absent parameter is 0."""
+    chk = ctx.check
+    code = 0
+    if "rounding" in chk.params:
+        code = int(chk.in_range("rounding", chk.array("rounding", 1), 0, 1)[0])
+    if ctx.kind == "AveragePool":
+        want = ROUNDING_CODES.get(ctx.attrs.get("rounding", "half_up"))
+        chk.need(code == want, f"parameter 'rounding' is {code} but the layer's rounding attribute is "
+                               f"{ctx.attrs.get('rounding', 'half_up')!r}")
+    else:
+        chk.need(code == 0, "parameter 'rounding' = 1 is defined for AveragePool only")
+    return code == 1
+
+
 def prepare_average_pool(ctx: LayerContext) -> Step:
     kh, kw, sh, sw, _, _, pt, pl = _pool_geometry(ctx)
     chk = ctx.check
     x, out = ctx.inputs[0], ctx.outputs[0]
     chk.need(x.dtype.kind in "iu", "input must be an integer tensor")
-    M, S, per_pos = _average_multiplier(ctx, out.shape[2] * out.shape[3])
+    positions = out.shape[2] * out.shape[3]
+    away = _rounding(ctx)
+    if away:
+        M, S = chk.multiplier(size=1)
+        D = chk.in_range("divisor", chk.array("divisor"), 1, (1 << 31) - 1).reshape(-1)
+        chk.need(D.size in (1, positions), f"{D.size} divisors for {positions} output positions")
+    else:
+        M, S, _ = _average_multiplier(ctx, positions)
+        D = np.ones(1, np.int64)
+    M, S = M.reshape(-1), S.reshape(-1)
     zi = int(chk.zero_points("input_zero_point", 1)[0])
     zo, lo, hi = chk.output_clamp(ctx.out_dtype())
 
     def step() -> None:
-        _average_pool(x, zi, kh, kw, sh, sw, pt, pl, M, S, per_pos, zo, lo, hi, out)
+        _average_pool(x, zi, kh, kw, sh, sw, pt, pl, M, S, D, away, zo, lo, hi, out)
     return step
 
 
@@ -168,6 +219,7 @@ def prepare_reduce_sum(ctx: LayerContext) -> Step:
     x, out = ctx.inputs[0], ctx.outputs[0]
     chk.need(x is not None and x.dtype.kind in "iu", "input must be an integer tensor")
     axes, keep = _axes(ctx)
+    _rounding(ctx)  # half up only
     M, S, per_pos = _average_multiplier(ctx, 1)
     zi = int(chk.zero_points("input_zero_point", 1)[0])
     zo, lo, hi = chk.output_clamp(ctx.out_dtype())

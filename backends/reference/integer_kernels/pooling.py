@@ -4,6 +4,11 @@
 ``q_out = clamp(zp_out + R(acc, M, n))`` with M, n for ``s_in / (s_out * count)``: one multiplier
 per output position when border windows count fewer inputs (the pooling divisor is folded into
 the multiplier, no integer division).
+
+``rounding = 1`` (an AveragePool imported from an int8 TFLite model, docs/numerics.md section 8):
+``q_out = clamp(rounding_divide_away(zp_out * count + R(acc, M, n), count))`` with M, n for
+``s_in / s_out`` and ``count`` the parameter ``divisor``: TFLite's ``(sum + count/2) / count``
+on the output codes, ties away from zero.
 """
 from __future__ import annotations
 
@@ -11,12 +16,24 @@ import numpy as np
 
 from npuc.backends.reference.conv_kernels import pad_spatial
 from npuc.backends.reference.integer_kernels import integer_kernel
-from npuc.quantization.fixed_point import requantize
+from npuc.quantization.fixed_point import multiply_by_quantized_multiplier, requantize
+
+
+def rounding_divide_away(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b rounded to nearest, ties away from zero, for b > 0: ``sign(a) * ((|a| + b // 2) // b)``."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    mag = (np.abs(a) + b // 2) // b
+    return np.where(a < 0, -mag, mag)
 
 
 def _finish(acc: np.ndarray, params: dict, out_dtype: np.dtype) -> np.ndarray:
-    return requantize(acc, params["multiplier"], params["shift"], params["output_zero_point"][0],
-                      params["clamp_min"][0], params["clamp_max"][0]).astype(out_dtype)
+    zo, lo, hi = params["output_zero_point"][0], params["clamp_min"][0], params["clamp_max"][0]
+    if int(params.get("rounding", [0])[0]) == 1:
+        count = np.asarray(params["divisor"], np.int64)  # [1] or [OH, OW]: broadcasts over (N, C, OH, OW)
+        t = multiply_by_quantized_multiplier(np.asarray(acc, np.int64), params["multiplier"], params["shift"])
+        return np.clip(rounding_divide_away(zo * count + t, count), lo, hi).astype(out_dtype)
+    return requantize(acc, params["multiplier"], params["shift"], zo, lo, hi).astype(out_dtype)
 
 
 @integer_kernel("AveragePool")
