@@ -34,8 +34,7 @@ def _int8_weights(w: np.ndarray, x_scale: float) -> tuple[np.ndarray, list[float
 def int8_block() -> bytes:
     """QUANTIZE -> CONV_2D(relu) -> DEPTHWISE_CONV_2D(relu6) -> ADD(skip) -> MAX_POOL_2D -> DEQUANTIZE.
 
-    (AVERAGE_POOL_2D is left out: TFLite rounds its ties half away from zero, npuc half up
-    (docs/numerics.md), so on exact ties the two differ by one LSB by design.)"""
+    (AVERAGE_POOL_2D and MEAN have their own tie-heavy test: test_tflite_int8_avgpool.py.)"""
     wc, sc, bc = _int8_weights(mm._w(8, 3, 3, 3, scale=0.4), X[0])
     wd, sd, bd = _int8_weights(mm._w(1, 3, 3, 8, scale=0.4), A[0])
     tensors = [
