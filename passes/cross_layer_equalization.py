@@ -6,14 +6,17 @@ Data-free quantization, arXiv 1906.04721, sections 4.1 (equalization) and 4.2
 Pairs. Two MAC layers L1 -> L2 (Conv or Gemm with constant float weights)
 form a pair when L1's output is read by L2 alone (port 0, not a graph output)
 and L1's fused activation f is positively homogeneous, f(x / s) = f(x) / s for
-s > 0: none (identity) or relu (also a clip with min 0 and no max). L2 must be
-a plain (group 1) conv / Gemm or a depthwise conv; L1 may be either. A
-depthwise conv between two layers therefore takes part in two pairs
-(L1 -> DW and DW -> L3) — the paper's chain of three.
+s > 0: none (identity) or relu. L2 must be a plain (group 1) conv / Gemm or a
+depthwise conv; L1 may be either. A depthwise conv between two layers
+therefore takes part in two pairs (L1 -> DW and DW -> L3) — the paper's chain
+of three.
 
-Two-sided clips (ReLU6 = clip(0, 6)) are *skipped*: f(x / s_i) = f(x) / s_i
-needs the bound 6 / s_i per channel, and the fused clip bounds of the IR are
-scalars, so the float model could not stay exactly the same.
+Clips (ReLU6 = clip(0, 6), any clip(lo, hi)) are handled by their bounds:
+clip(x / s, lo / s, hi / s) = clip(x, lo, hi) / s for s > 0, so when channel i
+of L1 is divided by s_i its fused clip bounds are divided by s_i too. The
+bounds become per output channel (tuples in the IR, see npuc.ir.ops.conv;
+per-channel integer clamps after quantization, docs/numerics.md), and the
+float model stays the same.
 
 Equalization. For a pair, with r1_i the range (max |w|) of L1's output
 channel i and r2_i the range of L2's input channel i,
@@ -34,9 +37,12 @@ earlier pair) is compensated exactly by its weights, so its output only
 changes by its own output scales, a_i -> a_i / s_i. Needs calibration data
 (an NpucError otherwise).
 
-High-bias absorption (relu pairs only, when `bias_absorption`). If L1's
-pre-activation z_i >= c_i >= 0 then relu(z_i) = relu(z_i - c_i) + c_i, so c
-moves from L1's bias into L2's: b1 -= c, b2 += sum over taps of W2[:, i] * c_i.
+High-bias absorption (relu pairs and clips with lower bound 0, when
+`bias_absorption`). If L1's pre-activation z_i >= c_i >= 0 then
+relu(z_i) = relu(z_i - c_i) + c_i, so c moves from L1's bias into L2's:
+b1 -= c, b2 += sum over taps of W2[:, i] * c_i. For a clip(0, h_i) also
+clip(z_i, 0, h_i) = clip(z_i - c_i, 0, h_i - c_i) + c_i when z_i >= c_i: c_i is
+capped at h_i and the upper bound becomes h_i - c_i (per channel).
 c comes from, in this order:
 
 1. ``tensor.meta["batchnorm"] = {"beta": ..., "gamma": ...}`` on L1's output
@@ -82,6 +88,9 @@ class _Layer:
     changed: bool = False
     #: product of the factors the output channels were multiplied by (BN statistics follow it)
     out_factor: np.ndarray | None = None
+    #: per-channel fused clip bounds (float64, None = unbounded) when the activation is a clip
+    clip_lo: np.ndarray | None = None
+    clip_hi: np.ndarray | None = None
 
     def out_ranges(self) -> np.ndarray:
         return np.max(np.abs(self.w.reshape(self.w.shape[0], -1)), axis=1)
@@ -94,6 +103,10 @@ class _Layer:
     def scale_out(self, s: np.ndarray) -> None:
         self.w /= s.reshape((-1,) + (1,) * (self.w.ndim - 1))
         self.b /= s
+        if self.clip_lo is not None:
+            self.clip_lo = self.clip_lo / s
+        if self.clip_hi is not None:
+            self.clip_hi = self.clip_hi / s
         self.out_factor = (1.0 / s) if self.out_factor is None else self.out_factor / s
         self.changed = True
 
@@ -113,8 +126,9 @@ class _Layer:
 
 @dataclass(frozen=True)
 class CrossLayerEqualization(Pass):
-    """Cross-layer equalization (Nagel et al. 2019): rescale conv/gemm pairs joined by ReLU or identity so
-    their per-channel weight ranges match, then absorb high biases into the next layer."""
+    """Cross-layer equalization (Nagel et al. 2019): rescale conv/gemm pairs joined by ReLU, a clip (ReLU6,
+    whose bounds become per-channel) or identity so their per-channel weight ranges match, then absorb high
+    biases into the next layer."""
 
     name: ClassVar[str] = "cross_layer_equalization"
 
@@ -188,7 +202,10 @@ class CrossLayerEqualization(Pass):
     # ------------------------------------------------------------ absorption
     def _absorb(self, graph: Graph, ctx: PassContext, pairs: list[tuple[_Layer, _Layer]]) -> int:
         candidates = [(a, b) for a, b in pairs
-                      if a.op.attrs.get("activation") in ("relu", "clip") and not _has_padding(b.op)]
+                      if (a.op.attrs.get("activation") == "relu"
+                          or (a.op.attrs.get("activation") == "clip" and a.clip_lo is not None
+                              and not np.any(a.clip_lo != 0)))
+                      and not _has_padding(b.op)]
         if not candidates:
             return 0
         minima = self._measured_minima(graph, ctx, [a for a, _ in candidates])
@@ -207,8 +224,12 @@ class CrossLayerEqualization(Pass):
                 log.info("cross_layer_equalization: no BN statistics or calibration data for '%s': "
                          "high-bias absorption skipped", a.op.name)
                 continue
+            if a.clip_hi is not None:
+                c = np.minimum(c, np.maximum(a.clip_hi, 0.0))  # clip(z, 0, h) = clip(z - c, 0, h - c) + c
             if not np.any(c > 0):
                 continue
+            if a.clip_hi is not None:
+                a.clip_hi = a.clip_hi - c
             a.b = a.b - c
             b.b = b.b + b.input_sums() @ c
             a.changed = b.changed = True
@@ -273,8 +294,6 @@ def find_pairs(graph: Graph, layers: tuple[str, ...] = ()) -> list[tuple[Op, Op]
     for op in graph.ops():
         if not _is_mac(graph, op) or op.attrs.get("activation") not in (None, "relu", "clip"):
             continue
-        if op.attrs.get("activation") == "clip" and not (op.attrs.get("clip_min") == 0 and op.attrs.get("clip_max") is None):
-            continue  # two-sided clip (ReLU6): per-channel bounds are not representable
         if layers and not any(fnmatch.fnmatchcase(n, p) for p in layers for n in (op.name, *op.origin)):
             continue
         out = graph.outputs_of(op)[0]
@@ -326,7 +345,12 @@ def _load(graph: Graph, op: Op) -> _Layer:
     w = np.array(ins[1].data, dtype=np.float64)
     bias = ins[2] if len(ins) > 2 else None
     b = np.zeros(w.shape[0]) if bias is None else np.array(bias.data, dtype=np.float64).reshape(-1)
-    return _Layer(op, w, b, bias is not None, _is_depthwise(graph, op))
+    layer = _Layer(op, w, b, bias is not None, _is_depthwise(graph, op))
+    if op.attrs.get("activation") == "clip":
+        layer.clip_lo, layer.clip_hi = (
+            None if v is None else np.broadcast_to(np.asarray(v, np.float64).reshape(-1), (w.shape[0],)).copy()
+            for v in (op.attrs.get("clip_min"), op.attrs.get("clip_max")))
+    return layer
 
 
 def _store_changed(graph: Graph, layers) -> None:
@@ -345,4 +369,16 @@ def _store(graph: Graph, layer: _Layer) -> None:
     if layer.had_bias or np.any(layer.b != 0):
         b_t = graph.add_const(f"{layer.op.name}.bias_cle", layer.b.astype(dtype.numpy), dtype=dtype)
         graph.set_input(layer.op, 2, b_t)
+    if layer.op.attrs.get("activation") == "clip":
+        layer.op.attrs["clip_min"] = _bound_attr(layer.clip_lo)
+        layer.op.attrs["clip_max"] = _bound_attr(layer.clip_hi)
     graph.reinfer(layer.op)
+
+
+def _bound_attr(v: np.ndarray | None):
+    """A clip bound as the IR stores it: None, one float when all channels agree, else a tuple per channel."""
+    if v is None:
+        return None
+    if v.size and np.all(v == v[0]):
+        return float(v[0])
+    return tuple(float(x) for x in v)

@@ -124,9 +124,23 @@ def activate(op: Op, y: np.ndarray) -> np.ndarray:
     if act == "relu":
         return np.maximum(y, 0.0)
     if act == "clip":
-        lo, hi = op.attrs.get("clip_min"), op.attrs.get("clip_max")
+        lo, hi = _clip_bounds(op, y.ndim)
         return np.clip(y, -np.inf if lo is None else lo, np.inf if hi is None else hi)
     return y
+
+
+def _clip_bounds(op: Op, ndim: int):
+    """The fused clip bounds of `op` as scalars or arrays broadcasting along its channel axis (None: unbounded)."""
+    from npuc.ir.ops.conv import fused_clip_channel_axis
+
+    out = []
+    for v in (op.attrs.get("clip_min"), op.attrs.get("clip_max")):
+        if isinstance(v, (tuple, list)):
+            shape = [1] * ndim
+            shape[fused_clip_channel_axis(op.kind) % ndim] = len(v)
+            v = np.asarray(v, np.float64).reshape(shape)
+        out.append(v)
+    return out
 
 
 def activation_mask(op: Op, pre: np.ndarray) -> np.ndarray | None:
@@ -135,7 +149,7 @@ def activation_mask(op: Op, pre: np.ndarray) -> np.ndarray | None:
     if act == "relu":
         return pre > 0.0
     if act == "clip":
-        lo, hi = op.attrs.get("clip_min"), op.attrs.get("clip_max")
+        lo, hi = _clip_bounds(op, pre.ndim)
         m = np.ones(pre.shape, bool)
         if lo is not None:
             m &= pre > lo

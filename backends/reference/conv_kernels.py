@@ -28,7 +28,8 @@ from typing import Callable
 import numba
 import numpy as np
 
-from npuc.backends.reference.fused_activation import InplaceActivation, fused_activation
+from npuc.backends.reference.fused_activation import InplaceActivation, apply_fused_activation, fused_activation
+from npuc.ir.ops.conv import clip_is_per_channel
 from npuc.backends.reference.kernels import kernel, preparer
 from npuc.backends.reference.parallel import current_threads, parallel_for
 from npuc.backends.reference.spatial import WideGeometry, pad_spatial
@@ -380,23 +381,31 @@ def conv_transpose2d(
 
 
 def _conv_operands(op: Op, inputs: list):
-    """x, w, optional bias, the op's attrs and its fused activation."""
+    """x, w, optional bias, the op's attrs and its fused activation (None for a per-channel clip,
+    which `_after` applies to the whole output: the kernels apply `act` to channel slices)."""
     x, w = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
-    return x, w, bias, op.attrs, fused_activation(op.attrs, x.dtype)
+    act = None if clip_is_per_channel(op.attrs) else fused_activation(op.attrs, x.dtype)
+    return x, w, bias, op.attrs, act
+
+
+def _after(op: Op, y: np.ndarray) -> np.ndarray:
+    if clip_is_per_channel(op.attrs):
+        apply_fused_activation(op.attrs, y, 1)
+    return y
 
 
 @kernel("Conv")
 def conv_kernel(op: Op, inputs: list) -> list[np.ndarray]:
     x, w, bias, a, act = _conv_operands(op, inputs)
-    return [conv2d(x, w, bias, a["strides"], a["pads"], a["dilations"], int(a["group"]), act)]
+    return [_after(op, conv2d(x, w, bias, a["strides"], a["pads"], a["dilations"], int(a["group"]), act))]
 
 
 @kernel("ConvTranspose")
 def conv_transpose_kernel(op: Op, inputs: list) -> list[np.ndarray]:
     x, w, bias, a, act = _conv_operands(op, inputs)
-    return [conv_transpose2d(x, w, bias, a["strides"], a["pads"], a["dilations"], int(a["group"]),
-                             a["output_padding"], act)]
+    return [_after(op, conv_transpose2d(x, w, bias, a["strides"], a["pads"], a["dilations"], int(a["group"]),
+                                        a["output_padding"], act))]
 
 
 @preparer("Conv")
@@ -411,6 +420,8 @@ def prepare_conv(op: Op, inputs) -> "Callable | None":
     b_t = inputs[2] if len(inputs) > 2 else None
     if x_t is None or w_t is None or not w_t.is_const or (b_t is not None and not b_t.is_const):
         return None
+    if clip_is_per_channel(op.attrs):
+        return None  # the generic kernel applies per-channel clips
     dt = x_t.dtype.numpy
     if dt not in (np.float32, np.float64) or len(x_t.shape) != 4 or w_t.data.ndim != 4:
         return None

@@ -16,7 +16,7 @@ def gemm_kernel(op: Op, inputs: list) -> list[np.ndarray]:
     y = np.matmul(x, w.astype(x.dtype, copy=False).T)
     if bias is not None:
         y += bias.astype(x.dtype, copy=False)
-    return [apply_fused_activation(op.attrs, y)]
+    return [apply_fused_activation(op.attrs, y, -1)]
 
 
 @kernel("MatMul")
@@ -26,4 +26,4 @@ def matmul_kernel(op: Op, inputs: list) -> list[np.ndarray]:
     y = np.matmul(a, b.astype(a.dtype, copy=False))
     if not isinstance(y, np.ndarray):  # 1-D @ 1-D gives a numpy scalar
         y = np.asarray(y)
-    return [apply_fused_activation(op.attrs, y)]
+    return [apply_fused_activation(op.attrs, y, -1)]

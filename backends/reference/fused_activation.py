@@ -65,13 +65,41 @@ def _relu(y: np.ndarray) -> None:
     clamp(y, 0, None, out=y)
 
 
-def fused_activation(attrs: Mapping[str, Any], dtype: np.dtype) -> InplaceActivation | None:
-    """The in-place activation described by an op's fused-activation attrs (None when there is none)."""
+def _bound(v, dtype: np.dtype, ndim: int, axis: int):
+    """A clip bound as a scalar of `dtype`, or (per channel) an array broadcasting along `axis`."""
+    if v is None:
+        return None
+    if not isinstance(v, (tuple, list, np.ndarray)):
+        return dtype.type(v)
+    arr = np.asarray(v, dtype=dtype)
+    shape = [1] * ndim
+    shape[axis % ndim] = arr.size
+    return arr.reshape(shape)
+
+
+def fused_activation(attrs: Mapping[str, Any], dtype: np.dtype, axis: int | None = None) -> InplaceActivation | None:
+    """The in-place activation described by an op's fused-activation attrs (None when there is none).
+
+    Per-channel clip bounds (tuples, see npuc.ir.ops.conv) need the output's channel `axis`
+    (1 for convs, -1 for Gemm/MatMul); the returned function must then see the whole output."""
     act = attrs.get("activation")
     if act is None:
         return None
     if act == "relu":
         return _relu
+    if act == "clip" and any(isinstance(attrs.get(k), (tuple, list, np.ndarray)) for k in ("clip_min", "clip_max")):
+        if axis is None:
+            raise ValueError("per-channel fused clip bounds need the output's channel axis")
+
+        def _clip_channels(y: np.ndarray) -> None:
+            lo = _bound(attrs.get("clip_min"), y.dtype, y.ndim, axis)
+            hi = _bound(attrs.get("clip_max"), y.dtype, y.ndim, axis)
+            if lo is not None:
+                np.maximum(y, lo, out=y)
+            if hi is not None:
+                np.minimum(y, hi, out=y)
+
+        return _clip_channels
     if act == "clip":
         lo, hi = attrs.get("clip_min"), attrs.get("clip_max")
         lo = None if lo is None else dtype.type(lo)
@@ -84,9 +112,9 @@ def fused_activation(attrs: Mapping[str, Any], dtype: np.dtype) -> InplaceActiva
     raise ValueError(f"unknown fused activation {act!r} (expected None, 'relu' or 'clip')")
 
 
-def apply_fused_activation(attrs: Mapping[str, Any], y: np.ndarray) -> np.ndarray:
-    """Apply the op's fused activation to `y` in place and return it."""
-    fn = fused_activation(attrs, y.dtype)
+def apply_fused_activation(attrs: Mapping[str, Any], y: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Apply the op's fused activation to `y` (the whole output; channels along `axis`) in place and return it."""
+    fn = fused_activation(attrs, y.dtype, axis)
     if fn is not None:
         fn(y)
     return y

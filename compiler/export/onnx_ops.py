@@ -53,10 +53,31 @@ def _with_activation(b: OnnxBuilder, op: Op, op_type: str, ins: list, outs: list
         b.node("Relu", [pre], outs, name=f"{op.name}/relu")
         return
     lo, hi = op.attrs.get("clip_min"), op.attrs.get("clip_max")
+    if any(isinstance(v, (tuple, list)) for v in (lo, hi)):
+        _per_channel_clip(b, op, pre, outs, lo, hi)
+        return
     bounds = ["" if lo is None else _f32(b, op, "clip_min", lo)]
     if hi is not None:
         bounds.append(_f32(b, op, "clip_max", hi))
     b.node("Clip", [pre] + bounds, outs, name=f"{op.name}/clip")
+
+
+def _per_channel_clip(b: OnnxBuilder, op: Op, pre: str, outs: list, lo, hi) -> None:
+    """A fused clip with per-output-channel bounds: ONNX Clip takes scalar bounds only, so it is
+    written as Max(pre, lo) then Min(., hi) with constants broadcasting along the channel axis
+    ((C, 1, 1) for convs, (C,) for Gemm/MatMul)."""
+    conv = op.kind in ("Conv", "ConvTranspose")
+    value = pre
+    steps = [(k, v) for k, v in (("clip_min", lo), ("clip_max", hi)) if v is not None]
+    for i, (what, v) in enumerate(steps):
+        arr = np.asarray(v, dtype=np.float32)
+        if arr.ndim == 1 and conv:
+            arr = arr.reshape(-1, 1, 1)
+        dst = outs if i == len(steps) - 1 else [b.fresh(f"{outs[0]}_{what}")]
+        (value,) = b.node("Max" if what == "clip_min" else "Min", [value, b.const(f"{op.name}.{what}", arr)], dst,
+                          name=f"{op.name}/{what}")
+    if not steps:
+        b.node("Identity", [pre], outs, name=f"{op.name}/clip")
 
 
 def _conv(b: OnnxBuilder, op: Op, ins: list, outs: list, kernel: Sequence[int]) -> None:

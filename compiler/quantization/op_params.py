@@ -16,7 +16,8 @@ or ``[1]`` per tensor):
 * ``mac`` (Conv, ConvTranspose, Gemm, MatMul): ``input_zero_point[k]`` (k=1 with a
   constant weight, 2 for MatMul of two activations), ``weight_zero_point[1]`` (0),
   ``multiplier[C]``/``shift[C]`` for ``s_in*s_w[c]/s_out``, ``output_zero_point[1]``,
-  ``clamp_min[1]``/``clamp_max[1]`` (output range with the fused activation),
+  ``clamp_min[1|C]``/``clamp_max[1|C]`` (output range with the fused activation; per output
+  channel along ``channel_axis`` when the fused clip has per-channel bounds),
   ``bias_words[W, C]`` and ``bias_shift[W]`` (the accumulator adds
   ``sum_w bias_words[w] << bias_shift[w]``; W = 0 without bias, 1 for a single-word
   bias, 2 for a double-scale bias), ``acc_bits[1]`` (32 or 64), ``channel_axis[1]``
@@ -105,15 +106,38 @@ def _act_quant(t: Tensor | None, op: Op, what: str) -> QuantParams:
     return t.quant
 
 
-def _fused_clamp(op: Op, qp_out: QuantParams) -> tuple[int, int]:
+def _fused_clamp(op: Op, qp_out: QuantParams, channels: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(clamp_min, clamp_max) of a fused activation: int64 arrays of size 1, or of size `channels` when
+    the fused clip has per-channel bounds (each bound quantized on the per-tensor output grid)."""
     act = op.attrs.get("activation")
-    if act is None:
-        return activation_clamp(qp_out, "none")
-    if act == "relu":
-        return activation_clamp(qp_out, "relu")
-    if act == "clip":
-        return activation_clamp(qp_out, "clip", op.attrs.get("clip_min"), op.attrs.get("clip_max"))
-    raise QuantizationError(f"{op.kind} '{op.name}': fused activation {act!r} cannot be a clamp")
+    if act in (None, "relu"):
+        lo, hi = activation_clamp(qp_out, act or "none")
+        return _i64(lo), _i64(hi)
+    if act != "clip":
+        raise QuantizationError(f"{op.kind} '{op.name}': fused activation {act!r} cannot be a clamp")
+    a, b = op.attrs.get("clip_min"), op.attrs.get("clip_max")
+    if not any(isinstance(v, (tuple, list)) for v in (a, b)):
+        lo, hi = activation_clamp(qp_out, "clip", a, b)
+        return _i64(lo), _i64(hi)
+    if qp_out.is_per_channel:
+        raise QuantizationError(f"{op.kind} '{op.name}': fused activation clamps need a per-tensor output encoding")
+    bounds = []
+    for v, default in ((a, qp_out.qmin), (b, qp_out.qmax)):
+        if v is None:
+            bounds.append(np.full(channels, default, np.int64))
+            continue
+        arr = np.broadcast_to(np.asarray(v, np.float64).reshape(-1), (channels,)) if np.size(v) in (1, channels) \
+            else None
+        if arr is None:
+            raise QuantizationError(f"{op.kind} '{op.name}': {np.size(v)} per-channel clip bounds for "
+                                    f"{channels} output channels")
+        bounds.append(np.clip(quantize(arr, qp_out).astype(np.int64), qp_out.qmin, qp_out.qmax))
+    lo, hi = bounds
+    if np.any(lo > hi):
+        c = int(np.argmax(lo > hi))
+        raise QuantizationError(f"{op.kind} '{op.name}': fused clip of channel {c} is empty on the output grid "
+                                f"{qp_out}")
+    return lo, hi
 
 
 def _rescale_set(qp_in: QuantParams, qp_out: QuantParams, clamp: tuple[int, int], ratio: float = 1.0) -> Params:
@@ -216,15 +240,15 @@ def mac_params(graph: Graph, op: Op) -> Params:
     a_bits = qx.bits
     check_accumulator(int(k), a_bits, w_bits, bias_bound)
     M, n = quantize_multiplier(acc_scale / qy.scale[0])
-    lo, hi = _fused_clamp(op, qy)
+    lo, hi = _fused_clamp(op, qy, n_out)
     return {
         "input_zero_point": zps,
         "weight_zero_point": _i64(0),
         "multiplier": np.asarray(M, np.int64).reshape(-1),
         "shift": np.asarray(n, np.int64).reshape(-1),
         "output_zero_point": _i64(qy.zero_point[0]),
-        "clamp_min": _i64(lo),
-        "clamp_max": _i64(hi),
+        "clamp_min": lo,
+        "clamp_max": hi,
         "bias_words": words.astype(np.int64),
         "bias_shift": bshift,
         "acc_bits": _i64(accumulator_dtype(a_bits, w_bits).itemsize * 8),

@@ -5,8 +5,51 @@ from npuc.ir.op_spec import OpSpec, register_op
 from npuc.ir.ops._infer import conv_out_dim
 
 #: Activations that conv/gemm/matmul can carry fused (applied before requantization).
+#: clip_min / clip_max are None (unbounded), a float (per tensor) or a tuple of floats, one per
+#: output channel (axis 1 of a conv output, the last axis of Gemm/MatMul): cross-layer
+#: equalization turns Clip(0, 6) into Clip(0, 6 / s_c) when it scales channel c by 1 / s_c.
 FUSED_ACTIVATION_ATTRS = {"activation": None, "clip_min": None, "clip_max": None}
 FUSED_ACTIVATIONS = (None, "relu", "clip")
+
+
+def clip_is_per_channel(attrs) -> bool:
+    """True when the fused clip has a per-output-channel bound (a tuple clip_min or clip_max)."""
+    return attrs.get("activation") == "clip" and any(
+        isinstance(attrs.get(k), (tuple, list)) for k in ("clip_min", "clip_max"))
+
+
+def fused_clip_channel_axis(kind: str) -> int:
+    """The output axis per-channel fused clip bounds run along: 1 for convs, -1 for Gemm/MatMul."""
+    return 1 if kind in ("Conv", "ConvTranspose") else -1
+
+
+def verify_fused_clip(op, channels: int | None) -> list[str]:
+    """Problems of an op's fused clip bounds (per-channel ones need `channels` entries, min <= max)."""
+    import math
+
+    if op.attrs.get("activation") != "clip":
+        return []
+    problems = []
+    lo, hi = op.attrs.get("clip_min"), op.attrs.get("clip_max")
+    vals = {}
+    for name, v in (("clip_min", lo), ("clip_max", hi)):
+        if v is None:
+            continue
+        seq = list(v) if isinstance(v, (tuple, list)) else [v]
+        if isinstance(v, (tuple, list)) and channels is not None and len(seq) != channels:
+            problems.append(f"{name} has {len(seq)} per-channel bounds for {channels} output channels")
+            continue
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x)) for x in seq):
+            problems.append(f"{name} {v!r} is not finite numbers")
+            continue
+        vals[name] = seq
+    if "clip_min" in vals and "clip_max" in vals:
+        a, b = vals["clip_min"], vals["clip_max"]
+        if len(a) == 1 or len(b) == 1 or len(a) == len(b):
+            n = max(len(a), len(b))
+            if any(float(a[i % len(a)]) > float(b[i % len(b)]) for i in range(n)):
+                problems.append(f"fused clip bounds are empty somewhere (clip_min > clip_max)")
+    return problems
 
 
 def _conv_common(x, w, attrs, transposed: bool):
@@ -56,6 +99,8 @@ def _verify_conv(op, ins):
         problems.append(f"unknown fused activation {op.attrs['activation']!r}")
     if len(ins) > 2 and ins[2] is not None and ins[2].shape not in ((ins[1].shape[0] if op.kind == "Conv" else ins[1].shape[1] * op.attrs["group"],),):
         problems.append(f"bias shape {ins[2].shape} does not match output channels")
+    cout = ins[1].shape[0] if op.kind == "Conv" else ins[1].shape[1] * op.attrs["group"]
+    problems.extend(verify_fused_clip(op, cout))
     return problems
 
 

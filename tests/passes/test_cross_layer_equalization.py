@@ -43,7 +43,7 @@ def test_chain_of_three_through_depthwise():
     np.testing.assert_allclose(_ranges(g, "dw", 0), _ranges(g, "c3", 1), rtol=1e-5)
 
 
-def test_relu6_and_shared_outputs_are_not_paired():
+def test_shared_outputs_are_not_paired():
     from npuc.ir.graph import Graph
 
     rng = np.random.default_rng(0)
@@ -51,12 +51,107 @@ def test_relu6_and_shared_outputs_are_not_paired():
     x = g.add_input("x", F32, (1, 3, 6, 6))
     y = conv(g, x, 4, 1, rng, name="a")
     g.op("a").attrs.update(activation="clip", clip_min=0.0, clip_max=6.0)
-    z = conv(g, y, 4, 1, rng, name="b")  # reads a ReLU6 output: skipped
+    z = conv(g, y, 4, 1, rng, name="b")  # reads a ReLU6 output: paired, the bounds become per channel
     u = conv(g, z, 4, 1, rng, name="c")
     g.add_op("Add", [z, u], name="add")  # b's output has two readers: skipped
     g.outputs = [g.outputs_of(g.op("add"))[0]]
-    assert find_pairs(g) == []
-    assert not apply(g, CrossLayerEqualization()).changed
+    assert [(a.name, b.name) for a, b in find_pairs(g)] == [("a", "b")]
+
+
+# ------------------------------------------------------------------ ReLU6: per-channel clip bounds
+def _relu6_chain(depthwise: bool, seed: int = 0, spread: float = 1.5):
+    """conv(ReLU6) -> [depthwise conv(ReLU6, padded)] -> conv, with output-channel ranges 10**+-spread apart."""
+    from npuc.ir.graph import Graph
+
+    rng = np.random.default_rng(seed)
+    g = Graph("relu6_chain")
+    x = g.add_input("x", F32, (1, 4, 10, 10))
+    y = conv(g, x, 8, 3, rng, pads=1, act="clip", spread=spread, name="c1")
+    if depthwise:
+        y = conv(g, y, 8, 3, rng, group=8, pads=1, act="clip", spread=spread, name="dw")
+    g.outputs = [conv(g, y, 6, 1, rng, name="c3")]
+    for op in g.ops():
+        if op.attrs.get("activation") == "clip":
+            op.attrs.update(clip_min=0.0, clip_max=6.0)
+    return g
+
+
+def _clipped_fraction(graph, op_name: str, items) -> float:
+    """Fraction of the op's outputs sitting at a (per-channel) upper clip bound."""
+    from npuc.backends.reference.executor import Executor
+
+    op = graph.op(op_name)
+    hi = np.asarray(op.attrs["clip_max"], np.float64).reshape(-1)
+    hi = hi.reshape(1, -1, 1, 1) if hi.size > 1 else hi.reshape(())
+    t = graph.outputs_of(op)[0].name
+    vals = np.concatenate([Executor(graph).run(f, [t])[t] for f in items]).astype(np.float64)
+    return float(np.mean(np.isclose(vals, hi, rtol=1e-6, atol=0)))
+
+
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_relu6_pairs_keep_float_outputs_and_equalize_ranges(depthwise):
+    g = _relu6_chain(depthwise)
+    names = ["c1", "dw", "c3"] if depthwise else ["c1", "c3"]
+    pairs = list(zip(names, names[1:]))
+    assert [(a.name, b.name) for a, b in find_pairs(g)] == pairs
+    before = _ranges(g, "c1", 0) / _ranges(g, names[1], 0 if depthwise else 1)
+    assert before.max() / before.min() > 10  # really unequal to start with
+    items = [{k: v * 3.0 for k, v in f.items()} for f in feeds(g, 6, seed=3)]  # large inputs: many clip
+    for name in names[:-1]:
+        assert _clipped_fraction(g, name, items) > 0.05
+    ref = outputs(g, items)
+    res = apply(g, CrossLayerEqualization(iterations=200, tolerance=1e-9, bias_absorption=False))
+    assert res.stats["pairs"] == len(pairs)
+    np.testing.assert_allclose(outputs(g, items), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    for name in names[:-1]:
+        hi = g.op(name).attrs["clip_max"]
+        assert isinstance(hi, tuple) and len(hi) == 8 and g.op(name).attrs["clip_min"] == 0.0
+        assert max(hi) / min(hi) > 3  # really per channel now
+        assert _clipped_fraction(g, name, items) > 0.05  # the same values still hit the (scaled) bounds
+    for a, b in pairs:
+        np.testing.assert_allclose(_ranges(g, a, 0), _ranges(g, b, 0 if b == "dw" else 1), rtol=1e-5)
+    # and on unscaled random inputs (the generic check of every pass)
+    h = _relu6_chain(depthwise)
+    assert_preserves(h, CrossLayerEqualization(), rtol=1e-5)
+
+
+def test_relu6_pair_clip_bounds_are_the_scaled_ones():
+    g = _relu6_chain(False)
+    w_before = np.array(g.inputs_of(g.op("c1"))[1].data, np.float64)
+    apply(g, CrossLayerEqualization(bias_absorption=False))
+    s = np.max(np.abs(w_before.reshape(8, -1)), axis=1) / _ranges(g, "c1", 0)  # c1's channel i divided by s_i
+    np.testing.assert_allclose(g.op("c1").attrs["clip_max"], 6.0 / s, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bias_shift", [4.0, 9.0])  # 9: some channels always above 6, c_i capped at the bound
+def test_relu6_high_bias_absorption_respects_per_channel_bounds(bias_shift):
+    from npuc.ir.graph import Graph
+
+    rng = np.random.default_rng(3)
+    g = Graph("absorb6")
+    x = g.add_input("x", F32, (1, 3, 8, 8))
+    y = conv(g, x, 6, 3, rng, pads=1, act="clip", spread=1.0, bias_shift=bias_shift, name="c1")
+    g.op("c1").attrs.update(clip_min=0.0, clip_max=6.0)
+    g.outputs = [conv(g, y, 5, 1, rng, name="c2")]  # 1x1, no padding: absorption is exact
+    items = feeds(g, 6, seed=1)
+    ref = outputs(g, items)
+    plain = g.copy()
+    apply(plain, CrossLayerEqualization(bias_absorption=False))
+    ctx = PassContext()
+    ctx.set("calibration_set", items)
+    res = apply(g, CrossLayerEqualization(), ctx)
+    assert res.stats["absorbed"] == 1
+    np.testing.assert_allclose(outputs(g, items), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    # channel i's margin c_i left both its bias and its upper bound, and never more than the bound
+    c = plain.inputs_of(plain.op("c1"))[2].data.astype(np.float64) - g.inputs_of(g.op("c1"))[2].data
+    hi_plain = np.asarray(plain.op("c1").attrs["clip_max"])
+    hi = np.asarray(g.op("c1").attrs["clip_max"])
+    assert np.all(c >= -1e-6) and np.any(c > 0.5)
+    np.testing.assert_allclose(hi_plain - hi, c, rtol=1e-4, atol=1e-5)
+    assert np.all(hi >= 0)
+    assert np.all(c <= hi_plain + 1e-6)
+    if bias_shift > 6:
+        assert np.any(hi < 1e-6)  # a channel stuck at its bound: all of it moved to c2
 
 
 def test_high_bias_absorption_exact_on_calibration_items():
@@ -94,10 +189,12 @@ def test_real_cls_model_float_outputs_unchanged():
     assert res.stats["pairs"] >= 6
 
 
-def _mobilenet_v2_unequal(seed: int = 0, spread: float = 1.5):
-    """benchmarks/mobilenet_v2.py's model with ReLU instead of ReLU6 (CLE skips two-sided clips), "un-equalized":
-    each BN -> ReLU -> Conv has its BN scale/shift multiplied by a per-channel factor f in [10**-spread,
-    10**spread] and the conv's input channels divided by f — the same float function, very unequal ranges."""
+def _mobilenet_v2_unequal(seed: int = 0, spread: float = 1.5, relu6: bool = False):
+    """benchmarks/mobilenet_v2.py's model, "un-equalized": each BN -> ReLU6 -> Conv has its BN scale/shift
+    multiplied by a per-channel factor f in [10**-spread, 10**spread] and the conv's input channels divided
+    by f. With ReLU instead of ReLU6 (relu6=False) that is the same float function with very unequal ranges;
+    with the ReLU6 kept it is another function (channel c now saturates at 6 / f_c of the original), still
+    a ReLU6 network with very unequal per-channel ranges."""
     from onnx import helper, numpy_helper
 
     spec = importlib.util.spec_from_file_location("npuc_bench_mobilenet_v2", MOBILENET)
@@ -128,8 +225,8 @@ def _mobilenet_v2_unequal(seed: int = 0, spread: float = 1.5):
         w = numpy_helper.to_array(inits[convs[0].input[1]]).astype(np.float64)
         depthwise = w.shape[1] == 1 and w.shape[0] == f.size
         set_init(convs[0].input[1], w / (f.reshape(-1, 1, 1, 1) if depthwise else f.reshape(1, -1, 1, 1)))
-    nodes = [helper.make_node("Relu", [n.input[0]], list(n.output), name=n.name) if n.op_type == "Clip" else n
-             for n in model.graph.node]
+    nodes = [helper.make_node("Relu", [n.input[0]], list(n.output), name=n.name)
+             if n.op_type == "Clip" and not relu6 else n for n in model.graph.node]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     del model.graph.value_info[:]
@@ -150,6 +247,27 @@ def test_per_tensor_int8_snr_improves_on_mobilenet_v2_style_model():
     apply(eq, CrossLayerEqualization())
     assert snr_db(ref, outputs(eq, test)) > 100  # float model unchanged
     after = snr_db(ref, outputs(quantize_for_emulation(eq, calib, per_channel=False), test, quantized=True))
+    assert after > base + 2.0, (base, after)
+
+
+@pytest.mark.slow
+def test_per_tensor_int8_snr_improves_on_mobilenet_v2_relu6_model():
+    """The ReLU6 pairs are equalized too (their clip bounds become per channel)."""
+    model = _mobilenet_v2_unequal(spread=1.0, relu6=True)
+    g = run_float_passes(load_onnx(model, {model.graph.input[0].name: (1, 3, 32, 32)}))
+    clips = [op for op in g.ops() if op.attrs.get("activation") == "clip"]
+    assert clips and all(op.attrs["clip_max"] == 6.0 for op in clips)
+    items = feeds(g, 12, seed=5)
+    calib, test = items[:8], items[8:]
+    ref = outputs(g, test)
+    base = snr_db(ref, outputs(quantize_for_emulation(g, calib, per_channel=False), test, quantized=True))
+    eq = g.copy()
+    res = apply(eq, CrossLayerEqualization())
+    assert sum(1 for op in clips if isinstance(eq.op(op.name).attrs["clip_max"], tuple)) >= len(clips) - 1
+    assert res.stats["pairs"] >= 2 * 16  # every block: expand -> depthwise -> project
+    assert snr_db(ref, outputs(eq, test)) > 100  # float model unchanged
+    after = snr_db(ref, outputs(quantize_for_emulation(eq, calib, per_channel=False), test, quantized=True))
+    print(f"MobileNetV2 (ReLU6) per-tensor int8 SNR: {base:.1f} dB -> {after:.1f} dB after CLE")
     assert after > base + 2.0, (base, after)
 
 

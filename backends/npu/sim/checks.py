@@ -73,6 +73,27 @@ class LayerChecker:
                   f"output clamp [{lo}, {hi}] is not inside the {out_dtype} range [{info.min}, {info.max}]")
         return zp, lo, hi
 
+    def channel_clamps(self, out_dtype: np.dtype, channels: int,
+                       zp_name: str = "output_zero_point") -> tuple[int, np.ndarray, np.ndarray]:
+        """(zero point, clamp_min[channels], clamp_max[channels]) of a MAC layer: each clamp is stored
+        per tensor ([1]) or per output channel ([channels]); every channel's clamp lies inside the
+        output dtype's range and is not empty."""
+        zp = int(self.in_range(zp_name, self.array(zp_name, 1), INT32_MIN, INT32_MAX)[0])
+        self.need(out_dtype.kind in "iu", f"output dtype {out_dtype} is not an integer type")
+        info = np.iinfo(out_dtype)
+        bounds = []
+        for name in ("clamp_min", "clamp_max"):
+            arr = self.array(name)
+            self.need(arr.ndim == 1 and arr.size in (1, channels),
+                      f"parameter '{name}' has shape {arr.shape}, expected (1,) or ({channels},)")
+            self.in_range(name, arr, int(info.min), int(info.max))
+            bounds.append(np.ascontiguousarray(np.broadcast_to(arr, (channels,)), dtype=np.int64))
+        lo, hi = bounds
+        if channels and np.any(lo > hi):
+            c = int(np.argmax(lo > hi))
+            raise self.fail(f"output clamp [{int(lo[c])}, {int(hi[c])}] of channel {c} is empty")
+        return zp, lo, hi
+
     def zero_points(self, name: str, count: int) -> np.ndarray:
         return self.in_range(name, self.array(name, count), INT32_MIN, INT32_MAX)
 

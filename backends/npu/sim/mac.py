@@ -1,7 +1,8 @@
 """Conv, ConvTranspose, Gemm and MatMul: exact integer accumulation, then requantization.
 
 ``acc[c] = sum_k (q_x[k] - z_x) * q_w[c, k] + bias_acc[c]`` and
-``q_y = clamp(z_y + R(acc, M[c], n[c]), lo, hi)`` (docs/numerics.md sections 4-6).
+``q_y = clamp(z_y + R(acc, M[c], n[c]), lo[c], hi[c])`` (docs/numerics.md sections 4-6; the clamp is
+per tensor or, for a fused clip with per-channel bounds, per output channel).
 
 Exactness of the fast path (floating-point BLAS). Every product
 ``p_k = (q_x[k] - z_x) * q_w[c, k]`` is an integer with ``|p_k| <= X * |q_w[c, k]|``,
@@ -154,20 +155,22 @@ def _col2im(cols, n, o0, og, kh, kw, h, w, sh, sw, dh, dw, pt, pl, acc):
 
 @njit(cache=True)
 def _requant_channels(acc, bias, M, sh, zp, lo, hi, out):
-    """out[a, c, p] = clamp(zp + R(int64(acc[a, c, p]) + bias[c], M[c], sh[c]), lo, hi)."""
+    """out[a, c, p] = clamp(zp + R(int64(acc[a, c, p]) + bias[c], M[c], sh[c]), lo[c], hi[c])."""
     a_, c_, p_ = acc.shape
     for a in range(a_):
         for c in range(c_):
             b = bias[c]
             m = M[c]
             s = sh[c]
+            l = lo[c]
+            h = hi[c]
             for p in range(p_):
-                out[a, c, p] = requant(np.int64(acc[a, c, p]) + b, m, s, zp, lo, hi)
+                out[a, c, p] = requant(np.int64(acc[a, c, p]) + b, m, s, zp, l, h)
 
 
 @njit(cache=True)
 def _requant_rows(acc, wp, bias, M, sh, zp, lo, hi, out):
-    """out[c, y, x] = clamp(zp + R(int64(acc[c, y*wp + x]) + bias[c], M[c], sh[c]), lo, hi)."""
+    """out[c, y, x] = clamp(zp + R(int64(acc[c, y*wp + x]) + bias[c], M[c], sh[c]), lo[c], hi[c])."""
     c_, oh, ow = out.shape
     row = np.uint64(wp)
     cnt = np.uint64(ow)
@@ -175,16 +178,19 @@ def _requant_rows(acc, wp, bias, M, sh, zp, lo, hi, out):
         b = bias[c]
         m = M[c]
         s = sh[c]
+        l = lo[c]
+        h = hi[c]
         for y in range(oh):
             src = acc[c, np.uint64(y) * row:]
             dst = out[c, y]
             for k in range(cnt):
-                dst[k] = requant(np.int64(src[k]) + b, m, s, zp, lo, hi)
+                dst[k] = requant(np.int64(src[k]) + b, m, s, zp, l, h)
 
 
 # ------------------------------------------------------------------ shared preparation
 class _Epilogue:
-    """Bias, per-channel multipliers and clamps of a MAC layer, validated once."""
+    """Bias, per-channel multipliers and clamps of a MAC layer, validated once (clamps stored per tensor
+    are broadcast to every channel, so the kernels always index lo[c], hi[c])."""
 
     def __init__(self, ctx: LayerContext, channels: int) -> None:
         chk = ctx.check
@@ -192,7 +198,7 @@ class _Epilogue:
         chk.need(M.size in (1, channels), f"{M.size} multipliers for {channels} output channels")
         self.M = np.ascontiguousarray(np.broadcast_to(M, (channels,)))
         self.n = np.ascontiguousarray(np.broadcast_to(n, (channels,)))
-        self.zp, self.lo, self.hi = chk.output_clamp(ctx.out_dtype(0))
+        self.zp, self.lo, self.hi = chk.channel_clamps(ctx.out_dtype(0), channels)
         words = chk.array("bias_words")
         shifts = chk.in_range("bias_shift", chk.array("bias_shift"), 0, 31)
         chk.need(words.ndim == 2 and words.shape == (shifts.size, channels) and shifts.size <= 2,

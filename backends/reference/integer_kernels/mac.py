@@ -1,7 +1,8 @@
 """Integer Conv / ConvTranspose / Gemm / MatMul: exact integer accumulation, then requantization.
 
 ``acc[c] = sum (q_x - zp_x) * q_w[c] + sum_w bias_words[w, c] << bias_shift[w]`` and
-``q_y = clamp(zp_y + R(acc, M[c], n[c]), clamp_min, clamp_max)`` (fixed_point.requantize).
+``q_y = clamp(zp_y + R(acc, M[c], n[c]), clamp_min[c], clamp_max[c])`` (fixed_point.requantize; the
+clamps are per tensor, or per output channel for a fused clip with per-channel bounds).
 
 Fast and exact: the sums are computed with float64 BLAS when that is exact. Proof:
 every product ``(q_x - zp_x) * q_w`` is an integer with ``|p| <= X * W`` where X is the
@@ -53,8 +54,10 @@ def _finish(acc: np.ndarray, params: dict, axis: int, out_dtype: np.dtype) -> np
         shape[axis] = bias.size
         acc += bias.reshape(shape)
     M, n = params["multiplier"], params["shift"]
-    y = requantize(acc, M, n, params["output_zero_point"][0], params["clamp_min"][0], params["clamp_max"][0],
-                   axis=axis if M.size > 1 else None)
+    lo, hi = params["clamp_min"], params["clamp_max"]  # [1], or [C] for a per-channel fused clip
+    per_channel = max(M.size, lo.size, hi.size) > 1
+    y = requantize(acc, M, n, params["output_zero_point"][0], lo if lo.size > 1 else lo[0],
+                   hi if hi.size > 1 else hi[0], axis=axis if per_channel else None)
     return y.astype(out_dtype)
 
 

@@ -54,6 +54,14 @@ def ints(lo, hi):
 
 
 # ---------------------------------------------------------------- builders (one per op family)
+def channel_clip(c: Case, channels: int) -> dict:
+    """A fused clip with per-output-channel bounds (what cross-layer equalization makes of a ReLU6):
+    upper bounds from tiny (clamps most values) to wide; lower bounds 0, or per channel too."""
+    hi = 10.0 ** c.rng.uniform(-1.5, 0.5, channels)
+    lo = 0.0 if c.draw(st.booleans()) else tuple(float(v) for v in -hi * c.rng.uniform(0.0, 1.0, channels))
+    return {"activation": "clip", "clip_min": lo, "clip_max": tuple(float(v) for v in hi)}
+
+
 def conv(c: Case):
     d = c.draw
     g = d(st.sampled_from([1, 2, "dw"]))
@@ -65,10 +73,12 @@ def conv(c: Case):
     s, dil = d(ints(1, 2)), d(ints(1, 2))
     pads = tuple(d(ints(0, 2)) for _ in range(4))
     h = d(ints(dil * (k - 1) + 1, 9))
-    act = d(st.sampled_from([None, "relu", "clip"]))
+    act = d(st.sampled_from([None, "relu", "clip", "clip_channels"]))
     attrs = {"strides": (s, s), "dilations": (dil, dil), "pads": pads, "group": g, "activation": act}
     if act == "clip":
         attrs.update(clip_min=0.0, clip_max=1.5)
+    elif act == "clip_channels":
+        attrs.update(channel_clip(c, cout))
     x = c.input((1, cin, h, h + 1))
     w = c.const("w", c.rng.normal(size=(cout, cin // g, k, k)) * 0.3)
     ins = [x, w] + ([c.const("b", c.rng.normal(size=cout) * 0.2)] if d(st.booleans()) else [])
@@ -84,6 +94,8 @@ def conv_transpose(c: Case):
     x = c.input((1, cin, d(ints(2, 6)), d(ints(2, 6))))
     w = c.const("w", c.rng.normal(size=(cin, og, k, k)) * 0.3)
     attrs = {"strides": (s, s), "pads": pads, "group": g, "output_padding": (s - 1, 0)}
+    if d(st.booleans()):
+        attrs.update(channel_clip(c, og * g))
     return c.op("ConvTranspose", [x, w, c.const("b", c.rng.normal(size=og * g))], attrs)
 
 
@@ -91,8 +103,10 @@ def gemm(c: Case):
     d = c.draw
     k, n = d(ints(1, 24)), d(ints(1, 10))
     x = c.input((d(ints(1, 3)), k))
+    act = d(st.sampled_from([None, "relu", "clip_channels"]))
+    attrs = channel_clip(c, n) if act == "clip_channels" else {"activation": act}
     return c.op("Gemm", [x, c.const("w", c.rng.normal(size=(n, k)) * 0.3), c.const("b", c.rng.normal(size=n))],
-                {"activation": d(st.sampled_from([None, "relu"]))})
+                attrs)
 
 
 def matmul(c: Case):
