@@ -62,7 +62,8 @@ class OnnxBuilder:
         """Add an initializer and return its name."""
         arr = np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype)
         name = self.fresh(base)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        # np.array, not np.ascontiguousarray: a 0-d value (per-tensor scale, Clip bound) stays a scalar
+        self.initializers.append(numpy_helper.from_array(np.array(arr, order="C"), name))
         return name
 
     def node(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str] | None = None,

@@ -18,7 +18,12 @@ quantization tools write it (docs/qdq-export.md):
 * conversion ops: Quantize and Requantize are a QuantizeLinear (+ DQ),
   Dequantize is the DQ copy itself;
 * model outputs are the dequantized float32 values, named like the IR outputs;
-* scales are written as float32 rounded towards zero (`float32_scale_below`).
+* scales are written as float32 rounded towards zero (`float32_scale_below`), except
+  the weight scales of Conv/Gemm, moved by a few ulps so that the requantization
+  multiplier onnxruntime derives from the float32 scales is the float32 nearest to
+  npuc's Q31 multiplier (`rounding.py`);
+* an Add/Sub/Mul whose encodings put results exactly on rounding ties gets a tiny
+  `Add(tie_offset)` before its QuantizeLinear so ties round up as in npuc (`rounding.py`).
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ from onnx import TensorProto
 from npuc.export.errors import ExportError
 from npuc.export.onnx_builder import OnnxBuilder
 from npuc.export.onnx_ops import emit_op, supported
+from npuc.export.rounding import TIE_KINDS, mac_weight_scales, tie_offset
 from npuc.ir.dtypes import DType
 from npuc.ir.graph import Graph
 from npuc.ir.op import Op
@@ -72,14 +78,15 @@ class _QdqWriter:
         self.vals: dict[int, str] = {}
 
     # ------------------------------------------------------------ Q/DQ pieces
-    def _qparams(self, base: str, q: QuantParams, dtype: np.dtype) -> tuple[str, str]:
+    def _qparams(self, base: str, q: QuantParams, dtype: np.dtype, scales32=None) -> tuple[str, str]:
         shape = () if q.axis is None else (len(q.scale),)
-        scale = self.b.const(f"{base}.scale", float32_scale_below(q.scale).reshape(shape))
+        s32 = float32_scale_below(q.scale) if scales32 is None else np.asarray(scales32, np.float32)
+        scale = self.b.const(f"{base}.scale", s32.reshape(shape))
         zp = self.b.const(f"{base}.zero_point", np.asarray(q.zero_point, dtype=dtype).reshape(shape))
         return scale, zp
 
-    def _dq(self, src: str, q: QuantParams, dtype: np.dtype, out: str, base: str) -> str:
-        scale, zp = self._qparams(base, q, dtype)
+    def _dq(self, src: str, q: QuantParams, dtype: np.dtype, out: str, base: str, scales32=None) -> str:
+        scale, zp = self._qparams(base, q, dtype, scales32)
         axis = None if q.axis is None else int(q.axis)
         return self.b.node("DequantizeLinear", [src, scale, zp], [out], name=f"{base}/dq", axis=axis)[0]
 
@@ -121,8 +128,11 @@ class _QdqWriter:
                 log.debug("bias '%s' is not on s_x * s_w: written as float", t.name)
                 name = self.b.const(t.name, real.astype(np.float32))
             else:
+                scales32 = None
+                if op.kind in _BIASED and port == 1:  # fused requantization multiplier = npuc's, to float32
+                    scales32 = mac_weight_scales(self.g, op, float32_scale_below(t.quant.scale))
                 init = self.b.const(f"{t.name}_q", data.astype(_storage(t.dtype)))
-                name = self._dq(init, t.quant, _storage(t.dtype), self.b.fresh(t.name), t.name)
+                name = self._dq(init, t.quant, _storage(t.dtype), self.b.fresh(t.name), t.name, scales32)
         elif t.dtype is DType.FLOAT16:
             init = self.b.const(f"{t.name}_f16", data.astype(np.float16))
             name = self.b.node("Cast", [init], [self.b.fresh(t.name)], name=f"{t.name}/to_f32",
@@ -165,6 +175,11 @@ class _QdqWriter:
         raws = [self.b.fresh(t.name if d else f"{t.name}_float") for t, d in zip(outs_t, direct)]
         weight = ins_t[1] if len(ins_t) > 1 and ins_t[1] is not None else None
         emit_op(self.b, op, ins, raws, weight_shape=None if weight is None else weight.shape)
+        if op.kind in TIE_KINDS and not direct[0]:
+            offset = tie_offset(self.g, op)
+            if offset:  # npuc rounds exact ties up, QuantizeLinear to even: push them above the midpoint
+                raws[0] = self.b.node("Add", [raws[0], self.b.const(f"{op.name}.tie_offset", np.float32(offset))],
+                                      [self.b.fresh(f"{outs_t[0].name}_tie")], name=f"{op.name}/tie_break")[0]
         for t, raw in zip(outs_t, raws):
             self.vals[id(t)] = self._finish_output(raw, t)
 

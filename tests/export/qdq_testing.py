@@ -6,6 +6,7 @@ from typing import Mapping
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from npuc_testing import snr_db  # noqa: F401 - re-exported to the tests of this folder
 
@@ -33,3 +34,14 @@ def run_onnx(model, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     sess = ort.InferenceSession(str(data) if isinstance(data, Path) else data, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(None, dict(feeds))))
+
+
+def pixels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """An image letterboxed top-left into an NCHW float array of raw pixels (the compiled models take pixels)."""
+    _, _, h, w = shape
+    img = Image.open(path).convert("RGB")
+    ratio = min(h / img.height, w / img.width)
+    img = img.resize((max(1, round(img.width * ratio)), max(1, round(img.height * ratio))), Image.Resampling.BILINEAR)
+    canvas = np.zeros((h, w, 3), np.float32)
+    canvas[: img.height, : img.width] = np.asarray(img, np.float32)
+    return canvas.transpose(2, 0, 1)[None]

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "data_gen"))
-from qdq_testing import run_binary, run_onnx, snr_db  # noqa: E402
+from qdq_testing import pixels, run_binary, run_onnx, snr_db  # noqa: E402
 
 from npuc.backends.npu.decode import read_binary  # noqa: E402
 from npuc.backends.npu.lower import to_graph  # noqa: E402
@@ -33,24 +32,13 @@ def _models(name: str) -> Path:
     return path
 
 
-def _pixels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    """An image letterboxed top-left into an NCHW float array of raw pixels (the compiled models take pixels)."""
-    _, _, h, w = shape
-    img = Image.open(path).convert("RGB")
-    ratio = min(h / img.height, w / img.width)
-    img = img.resize((max(1, round(img.width * ratio)), max(1, round(img.height * ratio))), Image.Resampling.BILINEAR)
-    canvas = np.zeros((h, w, 3), np.float32)
-    canvas[: img.height, : img.width] = np.asarray(img, np.float32)
-    return canvas.transpose(2, 0, 1)[None]
-
-
 def _agreement(binary: Path, onnx_model, images: list[Path]) -> float:
     """Worst SNR (dB) over the images between the simulator's and onnxruntime's dequantized outputs."""
     graph = to_graph(read_binary(binary))
     x = graph.inputs[0]
     worst = float("inf")
     for img in images:
-        feed = {x.name: _pixels(img, x.shape)}
+        feed = {x.name: pixels(img, x.shape)}
         ref = run_binary(binary, feed, dequantize=True)
         got = run_onnx(onnx_model, feed)
         for t in graph.outputs:
