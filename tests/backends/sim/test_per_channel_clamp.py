@@ -155,3 +155,20 @@ def test_simulator_validates_per_channel_clamps(name, value, message):
     bad = decode(_with_param(data, name, value))  # the binary itself is well formed
     with pytest.raises(BinaryFormatError, match=message):
         Simulator(bad)
+
+
+@pytest.mark.parametrize("geometry", ["taps", "gemm"])
+def test_float16_layer_with_per_channel_clip(geometry):
+    """A float16 layer keeps the float clip: the attribute bounds travel in the binary's layer attributes."""
+    from npuc.backends.reference.executor import run_graph
+    from npuc.quantization.config import QuantConfig
+
+    g = channel_clip_graph(geometry, lower_bounds=True)
+    feeds = _feeds(g, 3)
+    cfg = QuantConfig()
+    cfg.set_precision_mode(["layer"], "float16")
+    q = quantize_graph(g, feeds, cfg)
+    assert_bit_exact(q, feeds)
+    ref = run_graph(g, feeds[0])[g.outputs[0].name]
+    got = run_quantized(q, feeds[0])[g.outputs[0].name]
+    np.testing.assert_allclose(got, ref, rtol=2e-3, atol=2e-3 * np.abs(ref).max())
