@@ -114,7 +114,8 @@ def matmul(c: Case):
     k, n = d(ints(1, 12)), d(ints(1, 6))
     x = c.input((d(ints(1, 2)), d(ints(1, 4)), k))
     if d(st.booleans()):
-        return c.op("MatMul", [x, c.const("w", c.rng.normal(size=(k, n)) * 0.3)])
+        attrs = channel_clip(c, n) if d(st.booleans()) else {}
+        return c.op("MatMul", [x, c.const("w", c.rng.normal(size=(k, n)) * 0.3)], attrs)
     y = c.input((1, k, n), scale=2.0)
     return c.op("MatMul", [x, y])
 
