@@ -1,4 +1,6 @@
 """The verifier lists every problem at once."""
+import re
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,28 @@ def test_missing_required_input_and_const_dtype():
     text = "\n".join(find_problems(g))
     assert "needs at least 2" in text
     assert "stores float32 but is typed f16" in text
+
+
+@pytest.mark.parametrize("kind, attrs, message", [
+    ("Conv", {"clip_min": 0.0, "clip_max": (1.0, 2.0)}, "2 per-channel bounds for 3 output channels"),
+    ("Conv", {"clip_min": (0.0, 0.0, 5.0), "clip_max": (1.0, 2.0, 3.0)}, r"clip_min > clip_max"),
+    ("Conv", {"clip_min": 0.0, "clip_max": (1.0, float("nan"), 3.0)}, "not finite"),
+    ("Gemm", {"clip_min": 0.0, "clip_max": (1.0,) * 4}, "4 per-channel bounds for 3 output channels"),
+    ("Conv", {"clip_min": 0.0, "clip_max": (1.0, 2.0, 3.0)}, None),
+    ("Gemm", {"clip_min": (-1.0, -2.0, -3.0), "clip_max": 6.0}, None),
+])
+def test_per_channel_fused_clip_bounds(kind, attrs, message):
+    g = Graph()
+    if kind == "Conv":
+        x = g.add_input("x", DType.FLOAT32, (1, 2, 4, 4))
+        w = g.add_const("w", np.ones((3, 2, 1, 1), np.float32))
+    else:
+        x = g.add_input("x", DType.FLOAT32, (1, 2))
+        w = g.add_const("w", np.ones((3, 2), np.float32))
+    op = g.add_op(kind, [x, w], {"activation": "clip", **attrs}, name="mac")
+    g.outputs = g.outputs_of(op)
+    problems = find_problems(g)
+    if message is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and re.search(message, problems[0]), problems

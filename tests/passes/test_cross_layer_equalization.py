@@ -357,3 +357,20 @@ def test_script_line_selects_activation_ranges():
     s = pipeline_settings(bind(parse(text, "s.alls"), default_registry(), None))
     assert [(p.name, p.ranges) for p in s.float_passes] == [("cross_layer_equalization", "weights"),
                                                              ("cross_layer_equalization", "activations")]
+
+
+def test_two_sided_clip_with_negative_bound_scales_both_bounds():
+    """clip(-1, 1) (TFLite RELU_N1_TO_1): clip(x / s, -1 / s, 1 / s) = clip(x, -1, 1) / s; no absorption."""
+    g = _relu6_chain(False)
+    g.op("c1").attrs.update(clip_min=-1.0, clip_max=1.0)
+    ctx = PassContext()
+    ctx.set("calibration_set", feeds(g, 2))
+    before = g.copy()
+    res = apply(g, CrossLayerEqualization(), ctx)
+    assert res.stats["pairs"] == 1 and res.stats.get("absorbed", 0) == 0
+    lo, hi = (np.asarray(g.op("c1").attrs[k]) for k in ("clip_min", "clip_max"))
+    assert lo.size == hi.size == 8
+    np.testing.assert_allclose(lo, -hi, rtol=1e-12)
+    items = [{k: v * 3.0 for k, v in f.items()} for f in feeds(g, 4, seed=8)]
+    ref = outputs(before, items)
+    np.testing.assert_allclose(outputs(g, items), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
