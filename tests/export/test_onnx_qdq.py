@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "data_gen"))
-from qdq_testing import pixels, run_binary, run_onnx, snr_db  # noqa: E402
+from qdq_testing import layerwise_flips, pixels, run_binary, run_onnx, snr_db  # noqa: E402
 
 from npuc.backends.npu.decode import read_binary  # noqa: E402
 from npuc.backends.npu.lower import to_graph  # noqa: E402
@@ -100,28 +100,50 @@ def test_export_command_reads_the_binary_alone(cls, tmp_path):
     assert main(["export", str(truncated), "--onnx", str(tmp_path / "bad.onnx")]) == 2
 
 
-@pytest.mark.slow
-def test_det_export_onnxruntime_agrees_with_the_simulator(tmp_path):
-    """PP-OCRv4 det at 320x320 calibrated on rendered pages.
-
-    The agreement is below the 35 dB target (measured 23-27 dB): every layer alone agrees
-    with npuc exactly or within 1 LSB on < 0.1 % of values (float32 rounding of ties), but
-    the 1-LSB flips are amplified by the deep detector; see docs/qdq-export.md.
-    """
+@pytest.fixture(scope="module")
+def det(tmp_path_factory) -> tuple[Path, onnx.ModelProto, list[Path]]:
+    """PP-OCRv4 det at 320x320 calibrated on four rendered pages; two more pages held out."""
     from text_images import write_pages
 
-    pages = write_pages(tmp_path / "pages", 6, seed=3, size=(320, 320))
-    script = tmp_path / "det.alls"
+    tmp = tmp_path_factory.mktemp("det")
+    pages = write_pages(tmp / "pages", 6, seed=3, size=(320, 320))
+    script = tmp / "det.alls"
     script.write_text("input_shape(x, [1, 3, 320, 320])\n"
                       "normalization1 = normalization([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])\n")
     req = CompileRequest(model=_models("ch_PP-OCRv4_det_infer.onnx"), script=script,
                          calib=[str(p) for p in pages[:4]], preprocessing=Preprocessing(align="topleft"))
-    binary = write_outputs(compile_model(req), tmp_path / "out")["binary"]
-    model = export_qdq_onnx(to_graph(read_binary(binary)))
+    binary = write_outputs(compile_model(req), tmp / "out")["binary"]
+    return binary, export_qdq_onnx(to_graph(read_binary(binary))), pages
+
+
+@pytest.mark.slow
+def test_det_export_onnxruntime_agrees_with_the_simulator(det):
+    """End to end on the two held-out pages: >= 35 dB (both measure 144 dB: bit-exact up to float32
+    output rounding). Not a guarantee for every page: a float32 near-tie flip in the backbone
+    (test below) grows to 24-27 dB at the outputs; on 16 other pages 8 reach 35 dB (docs/qdq-export.md)."""
+    binary, model, pages = det
     onnx.checker.check_model(model, full_check=True)
     snr = _agreement(binary, model, pages[4:])
     print(f"det: onnxruntime vs simulator {snr:.1f} dB")
-    assert snr >= 18.0  # measured 23-27 dB (onnxruntime threads vary the float sums)
+    assert snr >= 35.0
+
+
+@pytest.mark.slow
+def test_det_layers_agree_except_float32_near_ties(det):
+    """Each layer fed npuc's own integer inputs: identical except one LSB on a few Conv/ConvTranspose
+    values whose exact result lies within ~1e-6 of a rounding midpoint (onnxruntime requantizes with a
+    24-bit float32 multiplier, npuc with a 31-bit one). Add ties are handled by the tie-break offsets."""
+    binary, model, pages = det
+    graph = to_graph(read_binary(binary))
+    x = graph.inputs[0]
+    quantized = {t.name for op in graph.ops() for t in graph.outputs_of(op) if t.dtype.is_integer}
+    for page in (pages[0], pages[4]):
+        layers = layerwise_flips(graph, model, {x.name: pixels(page, x.shape)})
+        flipped = {name: r for name, r in layers.items() if r[2]}
+        assert set(layers) == quantized  # every layer is checked
+        assert {r[0] for r in flipped.values()} <= {"Conv", "ConvTranspose"}, flipped
+        assert all(r[3] == 1 for r in flipped.values()), flipped
+        assert sum(r[2] for r in flipped.values()) <= 10, flipped
 
 
 @pytest.mark.slow
