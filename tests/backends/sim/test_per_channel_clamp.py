@@ -172,3 +172,36 @@ def test_float16_layer_with_per_channel_clip(geometry):
     ref = run_graph(g, feeds[0])[g.outputs[0].name]
     got = run_quantized(q, feeds[0])[g.outputs[0].name]
     np.testing.assert_allclose(got, ref, rtol=2e-3, atol=2e-3 * np.abs(ref).max())
+
+
+@pytest.mark.slow
+def test_equalized_mobilenet_v2_relu6_is_bit_exact():
+    """benchmarks/mobilenet_v2.py (ReLU6 everywhere) after cross-layer equalization: the per-channel clamps of
+    every ReLU6 layer, through quantize -> lower -> emit -> decode -> simulator, equal the reference."""
+    import importlib.util
+    from pathlib import Path
+
+    from npuc.backends.reference.emulation import run_float_passes
+    from npuc.frontends.onnx import load_onnx
+    from npuc.passes.base import PassContext
+    from npuc.passes.cross_layer_equalization import CrossLayerEqualization
+
+    spec = importlib.util.spec_from_file_location(
+        "npuc_bench_mobilenet_v2", Path(__file__).resolve().parents[3] / "benchmarks" / "mobilenet_v2.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = bench.build(seed=0, classes=10, stat_images=1)
+    del model.graph.value_info[:]
+    for d, name in zip(model.graph.input[0].type.tensor_type.shape.dim[2:], ("h", "w")):
+        d.dim_param = name
+    g = run_float_passes(load_onnx(model, {model.graph.input[0].name: (1, 3, 32, 32)}))
+    CrossLayerEqualization().run(g, PassContext())
+    per_channel = [op for op in g.ops() if isinstance(op.attrs.get("clip_max"), tuple)]
+    assert len(per_channel) >= 30
+    feeds = _feeds(g, 4)
+    q = quantize_graph(g, feeds, per_channel=False)
+    assert_bit_exact(q, feeds + _feeds(g, 1, seed=5))
+    program = decode(binary_of(q))
+    sizes = {program.layer_params(l)["clamp_max"].size for l in program.layers if l.name in
+             {op.name for op in per_channel}}
+    assert min(sizes) > 1
