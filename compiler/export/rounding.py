@@ -27,7 +27,8 @@ with `tie_offset = eps * s_y`, a small fraction of one output step that pushes
 exact ties above the midpoint and moves no other value across a rounding boundary.
 
 `eps` is chosen by exhaustion, not by reasoning about the grid: for 8-bit inputs
-every pair of input codes (65,536 for two activations) goes through npuc's own
+every pair of input codes (65,536 for two activations; 16-bit inputs: ~1,300 codes
+each, spread over the range and around the zero point) goes through npuc's own
 integer kernel and through the float32 arithmetic the QDQ model asks for
 (`(q - z) * s` per input, the float op, `+ offset`, `/ s_y`, round half to even,
 saturate), for eps = 0 and a few powers of two; the eps with the fewest
@@ -51,18 +52,24 @@ TIE_KINDS = ("Add", "Sub", "Mul")
 #: candidate offsets in output steps (0 first: no extra node unless strictly better)
 CANDIDATES = (0.0, 2.0 ** -3, 2.0 ** -5, 2.0 ** -7, 2.0 ** -9, 2.0 ** -11)
 
-_MAX_CODES = 256  # exhaustive only for 8-bit inputs (or constants with at most this many distinct values)
+_SAMPLED = 1024  # 16-bit inputs: this many codes spread over the range, plus the 256 around the zero point
 
 
 def _codes(t: Tensor) -> np.ndarray | None:
-    """Every integer code `t` can hold (its distinct values when constant), or None when too many."""
+    """The integer codes of `t` to try: all of them for 8-bit (distinct values for a small constant),
+    a sample for 16-bit; None when there is no sensible set."""
     if t.is_const:
         vals = np.unique(np.asarray(t.data))
-        return vals if vals.size <= 4 * _MAX_CODES else None
-    if t.dtype.bits > 8:
-        return None
+        return vals if vals.size <= 1024 else None
     info = np.iinfo(t.dtype.numpy)
-    return np.arange(info.min, info.max + 1)
+    if t.dtype.bits <= 8:
+        return np.arange(info.min, info.max + 1)
+    if t.dtype.bits > 16:
+        return None
+    z = int(t.quant.zero_point[0])
+    spread = np.round(np.linspace(info.min, info.max, _SAMPLED)).astype(np.int64)
+    near_zero = np.clip(np.arange(z - 128, z + 128), info.min, info.max)
+    return np.unique(np.concatenate([spread, near_zero]))
 
 
 def _per_tensor(t: Tensor | None) -> bool:
