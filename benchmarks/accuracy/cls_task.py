@@ -37,4 +37,10 @@ def score(outputs: Sequence[np.ndarray], items: Sequence[data.ClsItem]) -> dict[
     """Accuracy (%) of argmax over the [0 deg, 180 deg] softmax against the rendered labels."""
     predicted = np.array([int(np.argmax(np.asarray(o).reshape(-1)[:2])) for o in outputs])
     labels = np.array([item.label for item in items])
-    return {"accuracy %": 100.0 * float(np.mean(predicted == labels))}
+    correct = (predicted == labels).astype(int)
+    return {"accuracy %": 100.0 * float(np.mean(correct)), "per_item": [[int(c), 1] for c in correct]}
+
+
+def metric_from_counts(counts: np.ndarray) -> np.ndarray:
+    """Accuracy (%) from per-item counts [correct, 1] summed over the last-but-one axis: (..., 2) -> (...)."""
+    return 100.0 * counts[..., 0] / np.maximum(counts[..., 1], 1)

@@ -114,6 +114,11 @@ class Result:
         return None if self.metrics is None else next(iter(self.metrics.values()))
 
 
+def _short(metrics: dict | None) -> dict | None:
+    """The metrics without the per-item counts (for the log)."""
+    return None if metrics is None else {k: round(v, 2) for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -260,7 +265,7 @@ def run_task(task, count: int, calib_items: int, rows: Sequence[Row], cache: Res
             key = cache.key(task, count, calib_items, row, executor)
             cached = cache.get(key, row)
             if cached is not None:
-                log(f"  {row.label}: {cached.metrics or cached.note} (from {cache.path})")
+                log(f"  {row.label}: {_short(cached.metrics) or cached.note} (from {cache.path})")
                 results.append(cached)
                 continue
             if cached_only:
@@ -280,14 +285,35 @@ def run_task(task, count: int, calib_items: int, rows: Sequence[Row], cache: Res
             except Exception as exc:  # one failing row must not lose the others; the table says why
                 logging.getLogger(__name__).exception("%s failed", row.label)
                 res = Result(row, note=f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
-            log(f"  {row.label}: {res.metrics or res.note} (prepare {res.prepare_s:.1f} s, {res.eval_s:.3f} s/item)")
+            log(f"  {row.label}: {_short(res.metrics) or res.note} (prepare {res.prepare_s:.1f} s, {res.eval_s:.3f} s/item)")
             results.append(res)
             cache.put(key, res)
     return results
 
 
 # ---------------------------------------------------------------- report
-def verdict(results: Sequence[Result]) -> list[str]:
+BOOTSTRAP, BOOTSTRAP_SEED = 2000, 0
+
+
+def interval(task, a: Result, b: Result) -> tuple[float, float] | None:
+    """95 % paired bootstrap interval (over the evaluation items, resampled with replacement) of
+    metric(a) - metric(b), or None without per-item counts (or when they do not pair up)."""
+    ca, cb = (np.asarray((r.metrics or {}).get("per_item", []), dtype=np.float64) for r in (a, b))
+    if ca.size == 0 or ca.shape != cb.shape or not hasattr(task, "metric_from_counts"):
+        return None
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    idx = rng.integers(0, len(ca), size=(BOOTSTRAP, len(ca)))
+    diff = task.metric_from_counts(ca[idx].sum(axis=1)) - task.metric_from_counts(cb[idx].sum(axis=1))
+    low, high = np.percentile(diff, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _ci(task, a: Result, b: Result) -> str:
+    ci = interval(task, a, b)
+    return "" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+
+
+def verdict(results: Sequence[Result], task=None) -> list[str]:
     """The issue-6 targets, computed from the results."""
     float_value = next((r.value for r in results if r.row.engine == "float"), None)
     npuc8 = [r for r in results if r.row.engine == "npuc" and r.row.int8 and r.value is not None]
@@ -296,27 +322,40 @@ def verdict(results: Sequence[Result]) -> list[str]:
         return ["targets: not evaluated (missing float or npuc int8 results)"]
     best = max(npuc8, key=lambda r: r.value)
     gap = float_value - best.value
-    out = [f"best npuc int8: {best.row.label} = {best.value:.2f} ({-gap:+.2f} vs float {float_value:.2f}): "
+    float_row = next(r for r in results if r.row.engine == "float")
+    ci = _ci(task, best, float_row) if task is not None else ""
+    out = [f"best npuc int8: {best.row.label} = {best.value:.2f} ({-gap:+.2f} vs float {float_value:.2f}"
+           + (f"; 95 % bootstrap interval of the difference {ci}" if ci else "") + "): "
            f"within 0.5 points of float: {'MET' if gap <= 0.5 else 'NOT MET'}"]
     if ort8:
         best_ort = max(ort8, key=lambda r: r.value)
         ok = best.value >= best_ort.value
-        out.append(f"best onnxruntime int8: {best_ort.row.label} = {best_ort.value:.2f}: "
-                   f"npuc at least as good: {'MET' if ok else 'NOT MET'}")
+        ci = _ci(task, best, best_ort) if task is not None else ""
+        out.append(f"best onnxruntime int8: {best_ort.row.label} = {best_ort.value:.2f} (npuc's best "
+                   f"{best.value - best_ort.value:+.2f}" + (f"; 95 % bootstrap interval {ci}" if ci else "")
+                   + f"): npuc at least as good: {'MET' if ok else 'NOT MET'}")
+    if task is not None and any((r.metrics or {}).get("per_item") for r in results):
+        out.append(f"intervals: paired bootstrap over the {task.NAME} evaluation items ({BOOTSTRAP} resamples, "
+                   f"seed {BOOTSTRAP_SEED}), 2.5th-97.5th percentile of the metric difference; the verdicts "
+                   "compare the point values, the intervals show how much of a difference is sampling noise")
     return out
 
 
 def table(task, results: Sequence[Result]) -> str:
     float_value = next((r.value for r in results if r.row.engine == "float"), None)
-    extra = [k for k in (results[0].metrics or {}) if k != task.METRIC] if results and results[0].metrics else []
-    head = ["configuration", task.METRIC, "vs float", *extra, "prepare s", "eval s/item"]
+    float_row = next((r for r in results if r.row.engine == "float"), None)
+    extra = [k for k, v in (results[0].metrics or {}).items() if k != task.METRIC and isinstance(v, (int, float))] \
+        if results and results[0].metrics else []
+    head = ["configuration", task.METRIC, "vs float", "95 % interval", *extra, "prepare s", "eval s/item"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         if r.metrics is None:
-            cells = [r.row.label, r.note, "", *[""] * len(extra), "", ""]
+            cells = [r.row.label, r.note, "", "", *[""] * len(extra), "", ""]
         else:
             delta = "" if r.row.engine == "float" or float_value is None else f"{r.value - float_value:+.2f}"
-            cells = [r.row.label, f"{r.value:.2f}", delta, *[f"{r.metrics[k]:.2f}" for k in extra],
+            ci = "" if r.row.engine == "float" or float_row is None or float_row.metrics is None \
+                else _ci(task, r, float_row)
+            cells = [r.row.label, f"{r.value:.2f}", delta, ci, *[f"{r.metrics[k]:.2f}" for k in extra],
                      f"{r.prepare_s:.1f}" if r.prepare_s else "", f"{r.eval_s:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -369,7 +408,10 @@ def report(sections: list[tuple[Any, int, list[Result], float]], command: str, c
         "(BGR; cls: height 48, right padding to 192, (x/255-0.5)/0.5; det: (x/255-0.5)/0.5, the mean/std "
         "of rapidocr's config.yaml). Rows whose npuc pass is not "
         "available in this build say so. \"prepare s\" is the compile (npuc: import to binary) or "
-        "`quantize_static` time; \"eval s/item\" the inference time per item.",
+        "`quantize_static` time; \"eval s/item\" the inference time per item (both on a shared, loaded "
+        "machine: rough). \"95 % interval\": paired bootstrap interval of the row's difference to float "
+        f"(evaluation items resampled with replacement, {BOOTSTRAP} resamples); differences whose interval "
+        "contains 0 are within sampling noise.",
         "",
     ]
     for task, count, results, seconds in sections:
@@ -391,7 +433,7 @@ def report(sections: list[tuple[Any, int, list[Result], float]], command: str, c
         if DESCRIPTIONS.get(task.NAME):
             doc += " " + DESCRIPTIONS[task.NAME]
         out += [f"## {task.NAME}", "", doc, "", table(task, results), "",
-                *[f"- {line}" for line in verdict(results)], f"- wall time of this section: {seconds / 60:.1f} min", ""]
+                *[f"- {line}" for line in verdict(results, task)], f"- wall time of this section: {seconds / 60:.1f} min", ""]
     return "\n".join(out)
 
 
@@ -436,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
         sections.append((task, count, results, seconds))
         print(f"\n## {name} ({count} items, {seconds / 60:.1f} min)\n\n{table(task, results)}\n")
-        for line in verdict(results):
+        for line in verdict(results, task):
             print(f"- {line}")
     command = "python benchmarks/accuracy/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     output = args.output or (None if args.quick else DOC)
