@@ -312,7 +312,12 @@ def _reduce(kind: str) -> Converter:
         else:
             rest = [d for d in range(rank) if d not in axes]
             perm = tuple(rest.index(p) for p in v.perm if p not in axes)
-        lw.emit(op, kind, [v.tensor], {"axes": ir_axes, "keepdims": keep}, perm=perm)
+        attrs: dict[str, Any] = {"axes": ir_axes, "keepdims": keep}
+        if kind == "ReduceMean" and lw.fixed_encodings and lw.src(op.inputs[0]).type_name == "INT8":
+            # TFLite's int8 MEAN: the 4-D kernel over H, W with kept dims, else the generic one
+            hw = keep and rank == 4 and axes == [1, 2]
+            attrs["rounding"] = "tflite_mean_hw" if hw else "tflite_mean"
+        lw.emit(op, kind, [v.tensor], attrs, perm=perm)
 
     convert.__name__ = f"convert_{kind.lower()}"
     convert.__doc__ = f"TFLite reduction -> {kind} (axes mapped to the IR layout)."

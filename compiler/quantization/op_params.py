@@ -33,6 +33,10 @@ or ``[1]`` per tensor):
   An AveragePool with ``rounding="half_away_from_zero"`` (TFLite's int8 kernel) instead has
   ``multiplier[1]``/``shift[1]`` for ``s_in/s_out``, ``divisor`` (the window counts, [1] or
   [OH, OW]) and ``rounding[1] = 1``; no ``rounding`` parameter means 0 (half up).
+  A ReduceMean with ``rounding="tflite_mean"``/``"tflite_mean_hw"`` (TFLite's int8 MEAN
+  kernels) has ``rounding[1] = 2``, ``sum_offset[1]`` (added to the centered sum),
+  ``multiplier[1]``/``shift[1]`` as TFLite derives them, and ``output_zero_point`` holding
+  TFLite's output offset.
 * ``add`` (Add, Sub): ``left_shift[1]``, ``input_zero_point[2]``, ``input_multiplier[2]``,
   ``input_shift[2]``, ``multiplier[1]``, ``shift[1]``, ``output_zero_point``, clamps.
 * ``mul`` (Mul): ``input_zero_point[2]``, ``multiplier[1]``, ``shift[1]``, ``output_zero_point``, clamps.
@@ -347,12 +351,61 @@ def average_params(graph: Graph, op: Op) -> Params:
             "clamp_min": _i64(qy.qmin),
             "clamp_max": _i64(qy.qmax),
         }
+    if op.kind == "ReduceMean" and op.attrs.get("rounding", "half_up") != "half_up":
+        return _tflite_mean_params(op, qx, qy, int(counts[0]))
     M, n = average_multiplier(counts, qx.scale[0], qy.scale[0])
     return {
         "input_zero_point": _i64(qx.zero_point[0]),
         "multiplier": np.asarray(M, np.int64).reshape(counts.shape),
         "shift": np.asarray(n, np.int64).reshape(counts.shape),
         "output_zero_point": _i64(qy.zero_point[0]),
+        "clamp_min": _i64(qy.qmin),
+        "clamp_max": _i64(qy.qmax),
+    }
+
+
+def _tflite_quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier (``real = M * 2**(e - 31)``, M rounded half away from zero) as
+    npuc's (M, n = -e)."""
+    if real <= 0:
+        return 0, 0
+    q, e = np.frexp(np.float64(real))
+    M = int(np.floor(float(q) * 2.0 ** 31 + 0.5))
+    if M == 1 << 31:
+        M //= 2
+        e += 1
+    if e < -31:
+        return 0, 0
+    return M, -int(e)
+
+
+def _tflite_mean_params(op: Op, qx: QuantParams, qy: QuantParams, count: int) -> Params:
+    """TFLite's int8 MEAN kernels (docs/numerics.md section 8), as ``rounding = 2`` parameters:
+    ``q = clamp(output_zero_point + tflite_multiply(sat32(acc + sum_offset), M, n))``."""
+    zi, zo = int(qx.zero_point[0]), int(qy.zero_point[0])
+    if op.attrs["rounding"] == "tflite_mean_hw":
+        # optimized 4-D kernel: raw code sum, float32 multiplier s_in/(count*s_out), offset in float32
+        si, so = np.float32(qx.scale[0]), np.float32(qy.scale[0])
+        M, n = _tflite_quantize_multiplier(float(si / (np.float32(count) * so)))
+        v = float(np.float32(np.float32(zi) * si) / so)
+        offset = zo - int(np.sign(v) * np.floor(abs(v) + 0.5))
+        sum_offset = zi * count
+    else:
+        # generic kernel: centered sum, multiplier s_in/s_out scaled by 1/count with integer division
+        M, n = _tflite_quantize_multiplier(float(qx.scale[0]) / float(qy.scale[0]))
+        e = -n
+        s = min(count.bit_length() - 1, 32, 31 + e)
+        M, n = (M << s) // count, -(e - s)
+        offset, sum_offset = zo, 0
+    if not -30 <= n <= 62:
+        raise QuantizationError(f"ReduceMean '{op.name}': TFLite's multiplier shift {-n} is out of range")
+    return {
+        "input_zero_point": _i64(zi),
+        "sum_offset": _i64(sum_offset),
+        "multiplier": _i64(M),
+        "shift": _i64(n),
+        "rounding": _i64(2),
+        "output_zero_point": _i64(offset),
         "clamp_min": _i64(qy.qmin),
         "clamp_max": _i64(qy.qmax),
     }

@@ -56,6 +56,21 @@ register_op(OpSpec(
 ))
 register_op(OpSpec("GlobalAveragePool", ("x",), _infer_global, doc="mean over all spatial dims, kept as size 1"))
 register_op(OpSpec("GlobalMaxPool", ("x",), _infer_global, doc="max over all spatial dims, kept as size 1"))
-for _kind in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"):
+for _kind in ("ReduceSum", "ReduceMax", "ReduceMin"):
     register_op(OpSpec(_kind, ("x",), _infer_reduce, {"axes": None, "keepdims": True},
                        doc=f"{_kind[6:].lower()} over `axes` (None = all)"))
+
+#: How the integer ReduceMean rounds (docs/numerics.md section 8): "half_up" (npuc's rule), or one of
+#: TFLite's two int8 MEAN kernels (set by the TFLite importer): "tflite_mean" (the generic kernel),
+#: "tflite_mean_hw" (the 4-D kernel over H and W with kept dims).
+MEAN_ROUNDING = ("half_up", "tflite_mean", "tflite_mean_hw")
+
+
+def _infer_mean(op, ins):
+    if op.attrs.get("rounding", "half_up") not in MEAN_ROUNDING:
+        raise ValueError(f"ReduceMean rounding must be one of {MEAN_ROUNDING}, got {op.attrs['rounding']!r}")
+    return _infer_reduce(op, ins)
+
+
+register_op(OpSpec("ReduceMean", ("x",), _infer_mean, {"axes": None, "keepdims": True, "rounding": "half_up"},
+                   doc="mean over `axes` (None = all); `rounding` only matters in integer form"))

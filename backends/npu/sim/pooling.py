@@ -6,7 +6,9 @@ ReduceMean / ReduceSum sum ``q - z_in`` in int64 (padding adds 0) and requantize
 with the multiplier of ``s_in / (s_out * count)`` (one per output position when
 border windows count fewer inputs). An AveragePool with ``rounding = 1`` (TFLite's int8
 kernel) rescales the sum by ``s_in / s_out`` and divides the output codes by the window
-count, ties away from zero (``divisor``: one count, or one per output position).
+count, ties away from zero (``divisor``: one count, or one per output position). A
+ReduceMean with ``rounding = 2`` runs TFLite's int8 MEAN arithmetic (``sum_offset``, TFLite's
+double-rounding multiply).
 """
 from __future__ import annotations
 
@@ -90,6 +92,44 @@ def _requant_flat(acc, M, S, zo, lo, hi, out):
         out[i] = requant(acc[i], M, S, zo, lo, hi)
 
 
+_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+@njit(cache=True, inline="always")
+def _sat32(v):
+    if v < _I32_MIN:
+        return np.int64(_I32_MIN)
+    if v > _I32_MAX:
+        return np.int64(_I32_MAX)
+    return v
+
+
+@njit(cache=True, inline="always")
+def tflite_multiply(x, M, n):
+    """TFLite's MultiplyByQuantizedMultiplier on int32: srdhm (ties towards +inf) then
+    rounding_divide_by_pot (ties away from zero); x and x * 2**left saturate to int32."""
+    left = -n if n < 0 else np.int64(0)
+    right = n if n > 0 else np.int64(0)
+    a = _sat32(_sat32(x) << left)
+    ab = a * M
+    if ab >= 0:
+        v = ab + (np.int64(1) << 30)
+        high = v >> 31
+    else:
+        v = ab + (np.int64(1) - (np.int64(1) << 30))
+        high = -((-v) >> 31)
+    mask = (np.int64(1) << right) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if (high & mask) > threshold else 0)
+
+
+@njit(cache=True)
+def _tflite_mean_flat(acc, off, M, S, zo, lo, hi, out):
+    for i in range(acc.size):
+        v = zo + tflite_multiply(acc[i] + off, M, S)
+        out[i] = lo if v < lo else (hi if v > hi else v)
+
+
 @njit(cache=True)
 def _global_sum(x, zi, out):
     """x: (rows, n) -> out[r] = sum_j (x[r, j] - zi) in int64."""
@@ -171,23 +211,24 @@ def _average_multiplier(ctx: LayerContext, positions: int) -> tuple[np.ndarray, 
     return M.reshape(-1), S.reshape(-1), M.size > 1
 
 
-#: the `rounding` parameter of the average family (docs/numerics.md section 8), by AveragePool's attribute
-ROUNDING_CODES = {"half_up": 0, "half_away_from_zero": 1}
+#: the `rounding` parameter of the average family (docs/numerics.md section 8), by the layer's attribute
+ROUNDING_CODES = {"half_up": 0, "half_away_from_zero": 1, "tflite_mean": 2, "tflite_mean_hw": 2}
 
 
-def _rounding(ctx: LayerContext) -> bool:
-    """True for rounding = 1 (divide by `divisor`, ties away from zero); an absent parameter is 0."""
+def _rounding(ctx: LayerContext) -> int:
+    """0 (half up; also an absent parameter), 1 (AveragePool: divide by `divisor`, ties away from
+    zero) or 2 (ReduceMean: TFLite's MEAN arithmetic); it must agree with the layer's attribute."""
     chk = ctx.check
     code = 0
     if "rounding" in chk.params:
-        code = int(chk.in_range("rounding", chk.array("rounding", 1), 0, 1)[0])
-    if ctx.kind == "AveragePool":
-        want = ROUNDING_CODES.get(ctx.attrs.get("rounding", "half_up"))
-        chk.need(code == want, f"parameter 'rounding' is {code} but the layer's rounding attribute is "
-                               f"{ctx.attrs.get('rounding', 'half_up')!r}")
+        code = int(chk.in_range("rounding", chk.array("rounding", 1), 0, 2)[0])
+    if ctx.kind in ("AveragePool", "ReduceMean"):
+        attr = ctx.attrs.get("rounding", "half_up")
+        chk.need(code == ROUNDING_CODES.get(attr),
+                 f"parameter 'rounding' is {code} but the layer's rounding attribute is {attr!r}")
     else:
-        chk.need(code == 0, "parameter 'rounding' = 1 is defined for AveragePool only")
-    return code == 1
+        chk.need(code == 0, f"parameter 'rounding' = {code} is defined for AveragePool and ReduceMean only")
+    return code
 
 
 def prepare_average_pool(ctx: LayerContext) -> Step:
@@ -196,7 +237,7 @@ def prepare_average_pool(ctx: LayerContext) -> Step:
     x, out = ctx.inputs[0], ctx.outputs[0]
     chk.need(x.dtype.kind in "iu", "input must be an integer tensor")
     positions = out.shape[2] * out.shape[3]
-    away = _rounding(ctx)
+    away = _rounding(ctx) == 1
     if away:
         M, S = chk.multiplier(size=1)
         D = chk.in_range("divisor", chk.array("divisor"), 1, (1 << 31) - 1).reshape(-1)
@@ -219,8 +260,9 @@ def prepare_reduce_sum(ctx: LayerContext) -> Step:
     x, out = ctx.inputs[0], ctx.outputs[0]
     chk.need(x is not None and x.dtype.kind in "iu", "input must be an integer tensor")
     axes, keep = _axes(ctx)
-    _rounding(ctx)  # half up only
+    tflite = _rounding(ctx) == 2
     M, S, per_pos = _average_multiplier(ctx, 1)
+    off = int(chk.in_range("sum_offset", chk.array("sum_offset", 1), -(1 << 40), 1 << 40)[0]) if tflite else 0
     zi = int(chk.zero_points("input_zero_point", 1)[0])
     zo, lo, hi = chk.output_clamp(ctx.out_dtype())
     shape = np.sum(np.broadcast_to(np.int8(0), x.shape), axis=axes, keepdims=keep).shape
@@ -229,19 +271,26 @@ def prepare_reduce_sum(ctx: LayerContext) -> Step:
     trailing = axes == tuple(range(x.ndim - len(axes), x.ndim))
     M0, S0 = int(M[0]), int(S[0])
     acc = np.empty(out.size, np.int64)
+
+    def finish(a: np.ndarray) -> None:
+        if tflite:
+            _tflite_mean_flat(a, off, M0, S0, zo, lo, hi, of)
+        else:
+            _requant_flat(a, M0, S0, zo, lo, hi, of)
+
     if trailing and x.ndim:
         n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
         x2 = np.ascontiguousarray(x).reshape(out.size, n)
 
         def step() -> None:
             _global_sum(x2, zi, acc)
-            _requant_flat(acc, M0, S0, zo, lo, hi, of)
+            finish(acc)
         return step
 
     def step() -> None:
         s = np.sum(x, axis=axes, keepdims=keep, dtype=np.int64)
         s -= zi * (x.size // max(out.size, 1))
-        _requant_flat(np.ascontiguousarray(s).reshape(-1), M0, S0, zo, lo, hi, of)
+        finish(np.ascontiguousarray(s).reshape(-1))
     return step
 
 

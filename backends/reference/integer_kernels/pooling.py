@@ -9,6 +9,9 @@ the multiplier, no integer division).
 ``q_out = clamp(rounding_divide_away(zp_out * count + R(acc, M, n), count))`` with M, n for
 ``s_in / s_out`` and ``count`` the parameter ``divisor``: TFLite's ``(sum + count/2) / count``
 on the output codes, ties away from zero.
+
+``rounding = 2`` (a ReduceMean imported from an int8 TFLite model): TFLite's MEAN kernels,
+``q_out = clamp(zp_out + tflite_multiply(sat32(acc + sum_offset), M, n))``.
 """
 from __future__ import annotations
 
@@ -27,8 +30,28 @@ def rounding_divide_away(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(a < 0, -mag, mag)
 
 
+_I32 = (-(1 << 31), (1 << 31) - 1)
+
+
+def tflite_multiply(x: np.ndarray, M: int, n: int) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier on int32, two roundings (docs/numerics.md section 8):
+    ``rounding_divide_by_pot(srdhm(sat32(x * 2**max(-n, 0)), M), max(n, 0))``, x saturated to int32;
+    srdhm rounds ties towards +inf, rounding_divide_by_pot away from zero."""
+    left, right = max(-int(n), 0), max(int(n), 0)
+    a = np.clip(np.clip(np.asarray(x, np.int64), *_I32) << left, *_I32)
+    ab = a * np.int64(M)
+    v = ab + np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
+    high = np.where(v >= 0, v >> 31, -((-v) >> 31))  # C division: truncates towards zero
+    mask = np.int64((1 << right) - 1)
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + ((high & mask) > threshold)
+
+
 def _finish(acc: np.ndarray, params: dict, out_dtype: np.dtype) -> np.ndarray:
     zo, lo, hi = params["output_zero_point"][0], params["clamp_min"][0], params["clamp_max"][0]
+    if int(params.get("rounding", [0])[0]) == 2:
+        t = np.asarray(acc, np.int64) + params["sum_offset"][0]
+        return np.clip(zo + tflite_multiply(t, params["multiplier"][0], params["shift"][0]), lo, hi).astype(out_dtype)
     if int(params.get("rounding", [0])[0]) == 1:
         count = np.asarray(params["divisor"], np.int64)  # [1] or [OH, OW]: broadcasts over (N, C, OH, OW)
         t = multiply_by_quantized_multiplier(np.asarray(acc, np.int64), params["multiplier"], params["shift"])

@@ -146,7 +146,8 @@ def _with_param(data: bytes, name: str, value) -> bytes:
 
 
 @pytest.mark.parametrize("name, value, message", [
-    ("rounding", [2], "'rounding' has values in"),
+    ("rounding", [7], "'rounding' has values in"),
+    ("rounding", [2], "'rounding' is 2 but the layer's rounding attribute"),
     ("rounding", [0], "'rounding' is 0 but the layer's rounding attribute"),
     ("divisor", np.zeros((4, 4)), "'divisor' has values in"),
     ("divisor", np.ones(5), "5 divisors for 16 output positions"),
@@ -166,3 +167,85 @@ def test_decode_rejects_an_unknown_rounding_attribute():
     layer.attrs["rounding"] = "half_even"
     with pytest.raises(BinaryFormatError, match="rounding must be one of"):
         decode(emit(program))
+
+
+# ------------------------------------------------------------------ ReduceMean: TFLite's MEAN kernels
+def mean_graph(shape, axes, keep, rounding) -> Graph:
+    g = Graph("mean")
+    x = g.add_input("x", F32, shape)
+    op = g.add_op("ReduceMean", [x], {"axes": axes, "keepdims": keep, "rounding": rounding}, name="mean")
+    g.outputs = g.outputs_of(op)
+    return g
+
+
+def test_tflite_multiply_by_hand():
+    from npuc.backends.reference.integer_kernels.pooling import tflite_multiply
+    # m = 0.5 (M = 2**30, n = 0): srdhm alone, ties towards +inf (gemmlowp's nudge 1 - 2**30 below zero)
+    assert tflite_multiply(np.array([3, -3, 5, -5, 4]), 1 << 30, 0).tolist() == [2, -1, 3, -2, 2]
+    # m = 0.25 as 2**30 * 2**-32 (n = 1): srdhm (ties up) then a shift by 1 (ties away from zero):
+    # 1/4 -> 1/2 -> 1, -1/4 -> 0, -2/4 -> -1/2 -> -1, 6/4 -> 3/2 -> 2
+    assert tflite_multiply(np.array([1, -1, 2, -2, 6]), 1 << 30, 1).tolist() == [1, 0, 1, -1, 2]
+    # left shift (n = -2); the input and the shifted input saturate to int32
+    assert tflite_multiply(np.array([3, 1 << 40]), 1 << 30, -2).tolist() == [6, 1 << 30]
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(x=st.integers(-(1 << 33), 1 << 33), M=st.integers(0, (1 << 31) - 1), n=st.integers(-30, 62))
+def test_tflite_multiply_simulator_equals_reference(x, M, n):
+    from npuc.backends.npu.sim.pooling import tflite_multiply as sim_multiply
+    from npuc.backends.reference.integer_kernels.pooling import tflite_multiply
+    assert int(sim_multiply(np.int64(x), np.int64(M), np.int64(n))) == int(tflite_multiply(np.array([x]), M, n)[0])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+@given(data=st.data(), seed=st.integers(0, 2 ** 16), same=st.booleans(),
+       rounding=st.sampled_from(["tflite_mean", "tflite_mean_hw"]))
+def test_tflite_mean_simulator_bit_exact_with_reference(data, seed, same, rounding):
+    d = data.draw
+    shape = (d(st.integers(1, 2)), d(st.integers(1, 5)), d(st.integers(1, 6)), d(st.integers(1, 6)))
+    axes = (2, 3) if rounding == "tflite_mean_hw" else d(st.sampled_from([None, (1,), (2, 3), (-1,), (1, 3)]))
+    keep = True if rounding == "tflite_mean_hw" else d(st.booleans())
+    g = mean_graph(shape, axes, keep, rounding)
+    rng = np.random.default_rng(seed)
+    feeds = [{"x": (rng.normal(size=shape) * rng.uniform(0.05, 3) + rng.uniform(-1, 1)).astype(np.float32)}
+             for _ in range(3)]
+    q = quantize_graph(g, feeds, scheme=d(st.sampled_from(["asymmetric", "symmetric"])))
+    if same:
+        op = q.op("mean")
+        q.outputs_of(op)[0].quant = q.inputs_of(op)[0].quant
+    assert_bit_exact(q, feeds)
+    params = decode(binary_of(q)).layer_params(decode(binary_of(q)).layers[-1])
+    assert params["rounding"].tolist() == [2]
+
+
+def _mean_with_param(data: bytes, name: str, value) -> bytes:
+    program = decode(data)
+    layer = next(l for l in program.layers if l.kind == "ReduceMean")
+    pid = layer.params[name]
+    program.params[pid] = (program.params[pid][0], np.asarray(value, np.int64))
+    return emit(program)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("rounding", [1], "'rounding' is 1 but the layer's rounding attribute is 'tflite_mean'"),
+    ("rounding", [3], "'rounding' has values in"),
+    ("sum_offset", [1 << 50], "'sum_offset' has values in"),
+    ("sum_offset", [1, 2], "'sum_offset' has shape"),
+])
+def test_simulator_validates_tflite_mean_parameters(name, value, message):
+    g = mean_graph((1, 3, 4, 5), (1,), False, "tflite_mean")
+    data = binary_of(quantize_graph(g, _feeds((1, 3, 4, 5), 2)))
+    with pytest.raises(BinaryFormatError, match=message):
+        Simulator(decode(_mean_with_param(data, name, value)))
+
+
+def test_rounding_parameter_on_another_kind_is_rejected():
+    g = Graph("gap")
+    x = g.add_input("x", F32, (1, 3, 4, 5))
+    g.outputs = g.outputs_of(g.add_op("GlobalAveragePool", [x], name="gap"))
+    program = decode(binary_of(quantize_graph(g, _feeds((1, 3, 4, 5), 2))))
+    layer = program.layers[-1]
+    program.params.append((layer.name + "/rounding", np.array([1], np.int64)))
+    layer.params["rounding"] = len(program.params) - 1
+    with pytest.raises(BinaryFormatError, match="defined for AveragePool and ReduceMean only"):
+        Simulator(decode(emit(program)))

@@ -37,7 +37,15 @@ POOLS = {
     "p2s": (2, 1, mm.SAME, mm.RELU6),   # counts 4, 2, 1 at the far borders; fused relu6
     "p4s": (4, 3, mm.SAME, mm.NONE),    # counts 16, 12, 9 ...
 }
-MEAN_S, MEAN_Z = 0.05, 3
+#: name -> (TFLite axes, keep_dims, output (scale, zero point)): TFLite's 4-D H,W kernel (kept dims) with
+#: equal and with other encodings (its offset 3 * 0.05 / 0.1 = 1.5 is a tie), and its generic kernel
+MEANS = {
+    "mean_hw": ((1, 2), True, (S, Z)),
+    "mean_hw_rescaled": ((1, 2), True, (0.1, 5)),
+    "mean_hw_dropped": ((1, 2), False, (0.03, -5)),
+    "mean_c": ((3,), False, (0.03, -5)),
+    "mean_w_same": ((2,), True, (S, Z)),
+}
 
 
 def _out(k: int, s: int, padding: int) -> int:
@@ -46,8 +54,7 @@ def _out(k: int, s: int, padding: int) -> int:
 
 def avgpool_model() -> bytes:
     tensors = [mm.T("x", (1, HW, HW, C)), mm.T("xq", (1, HW, HW, C), "INT8", None, [S], [Z]),
-               mm.T("axes", (2,), "INT32", np.array([1, 2])),
-               mm.T("mq", (1, 1, 1, C), "INT8", None, [MEAN_S], [MEAN_Z]), mm.T("mean", (1, 1, 1, C))]
+               ]
     ops = [mm.Op("QUANTIZE", ["x"], ["xq"])]
     for name, (k, s, pad, act) in POOLS.items():
         o = _out(k, s, pad)
@@ -56,9 +63,15 @@ def avgpool_model() -> bytes:
                       {"Padding": pad, "StrideW": s, "StrideH": s, "FilterWidth": k, "FilterHeight": k,
                        "FusedActivationFunction": act}),
                 mm.Op("DEQUANTIZE", [name + "q"], [name])]
-    ops += [mm.Op("MEAN", ["xq", "axes"], ["mq"], "ReducerOptions", {"KeepDims": True}),
-            mm.Op("DEQUANTIZE", ["mq"], ["mean"])]
-    return mm.build_model(tensors, ops, ["x"], [*POOLS, "mean"])
+    shape = (1, HW, HW, C)
+    for name, (axes, keep, (s, z)) in MEANS.items():
+        out = [1 if i in axes else d for i, d in enumerate(shape)]
+        out = out if keep else [d for i, d in enumerate(shape) if i not in axes]
+        tensors += [mm.T(name + "_axes", (len(axes),), "INT32", np.array(axes)),
+                    mm.T(name + "q", out, "INT8", None, [s], [z]), mm.T(name, out)]
+        ops += [mm.Op("MEAN", ["xq", name + "_axes"], [name + "q"], "ReducerOptions", {"KeepDims": keep}),
+                mm.Op("DEQUANTIZE", [name + "q"], [name])]
+    return mm.build_model(tensors, ops, ["x"], [*POOLS, *MEANS])
 
 
 def _codes(seed: int) -> np.ndarray:
@@ -97,11 +110,13 @@ def compiled(tmp_path_factory):
     return model.read_bytes(), files["binary"], result
 
 
-def test_importer_marks_the_int8_pools(compiled):
+def test_importer_marks_the_int8_pools_and_means(compiled):
     _, _, result = compiled
     pools = [op for op in result.quantized.ops() if op.kind == "AveragePool"]
     assert len(pools) == len(POOLS)
     assert all(op.attrs["rounding"] == "half_away_from_zero" for op in pools)
+    means = sorted(op.attrs["rounding"] for op in result.quantized.ops() if op.kind == "ReduceMean")
+    assert means == ["tflite_mean"] * 3 + ["tflite_mean_hw"] * 2
 
 
 def _run_both(compiled, seed: int):
@@ -133,10 +148,12 @@ def test_average_pool_matches_litert_exactly(compiled, seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_mean_within_one_lsb_of_litert(compiled, seed):
+def test_mean_matches_litert_exactly(compiled, seed):
     _, ref, got = _run_both(compiled, seed)
-    ref_codes = np.round(ref["mean"] / MEAN_S).astype(np.int64) + MEAN_Z
-    assert np.abs(got["mean"] - ref_codes).max() <= 1
+    for name, (_, _, (s, z)) in MEANS.items():
+        ref_codes = np.round(ref[name] / s).astype(np.int64) + z
+        diff = np.abs(got[name] - ref_codes)
+        assert diff.max() == 0, f"{name}: max {diff.max()} LSB, {np.mean(diff > 0):.1%} of outputs differ"
 
 
 def test_half_up_would_miss_the_ties():
