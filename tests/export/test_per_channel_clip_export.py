@@ -78,3 +78,22 @@ def test_qdq_export_of_per_channel_clip_agrees_with_the_integer_reference():
         # the Gemm output after pooling: a few steps (the rounding differences add up)
         step = float(q.outputs[0].quant.scale[0])
         assert np.max(np.abs(got["y"] - ref["y"])) <= 4 * step + 1e-6
+
+
+def test_exported_float_model_imports_back_with_per_channel_clips():
+    """export -> import -> float rewrites: Max / Min fuse back into the same per-channel clips."""
+    from npuc.backends.reference.emulation import run_float_passes
+    from npuc.frontends.onnx import load_onnx
+
+    g = _graph()
+    back = run_float_passes(load_onnx(export_float_onnx(g), {"x": (1, 3, 8, 8)}))
+    macs = {op.kind: op for op in back.ops() if op.kind in ("Conv", "Gemm")}
+    assert set(macs) == {"Conv", "Gemm"} and not any(op.kind in ("Max", "Min") for op in back.ops())
+    for op in g.ops():
+        if op.kind in macs:
+            for k in ("clip_min", "clip_max"):
+                np.testing.assert_allclose(macs[op.kind].attrs[k], np.float32(op.attrs[k]), rtol=1e-7)
+    for feeds in _feeds(2):
+        ref, got = run_graph(g, feeds), run_graph(back, feeds)
+        for name in ref:
+            np.testing.assert_allclose(got[name], ref[name], rtol=1e-5, atol=1e-5)
