@@ -420,8 +420,6 @@ def prepare_conv(op: Op, inputs) -> "Callable | None":
     b_t = inputs[2] if len(inputs) > 2 else None
     if x_t is None or w_t is None or not w_t.is_const or (b_t is not None and not b_t.is_const):
         return None
-    if clip_is_per_channel(op.attrs):
-        return None  # the generic kernel applies per-channel clips
     dt = x_t.dtype.numpy
     if dt not in (np.float32, np.float64) or len(x_t.shape) != 4 or w_t.data.ndim != 4:
         return None
@@ -441,7 +439,9 @@ def prepare_conv(op: Op, inputs) -> "Callable | None":
     oshape = (n, o, oh, ow)
     if n * o * oh * ow * cg * kh * kw >= 2 * PARALLEL_MIN_MACS:
         return None
-    act = fused_activation(a, np.dtype(dt))
+    # a per-channel clip is applied to the whole output (channels on axis 1), any other activation per slice
+    whole = fused_activation(a, np.dtype(dt), 1) if clip_is_per_channel(a) else None
+    act = None if whole is not None else fused_activation(a, np.dtype(dt))
     wc = np.ascontiguousarray(w_src, dtype=dt)
     bias = None if b_src is None else np.ascontiguousarray(b_src.reshape(-1), dtype=dt)
     generic = conv_kernel
@@ -468,6 +468,8 @@ def prepare_conv(op: Op, inputs) -> "Callable | None":
                     ob += b2
                 if act is not None:
                     act(ob)
+            if whole is not None:
+                whole(out)
             return [out]
 
         return pointwise
@@ -485,6 +487,8 @@ def prepare_conv(op: Op, inputs) -> "Callable | None":
             _depthwise_nb(x, wc, bz, out, sh, sw, pt, pl, dh, dw, mult, 0, o)
             if act is not None:
                 act(out)
+            if whole is not None:
+                whole(out)
             return [out]
 
         return depthwise
