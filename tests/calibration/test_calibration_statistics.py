@@ -35,7 +35,10 @@ def test_minmax_ranges_equal_numpy_over_all_items():
     col = collect_statistics(g, data, ObserverConfig("minmax"), batch_size=2)
     ex = Executor(g)
     conv_vals = [ex.run(f, outputs=["conv"])["conv"] for _, f in data]
-    assert col.observers["conv"].range() == (float(np.min(conv_vals)), float(np.max(conv_vals)))
+    # conv is read by a Relu alone: observed after the clamp (its negative values never reach anyone)
+    assert col.observers["conv"].range() == (max(0.0, float(np.min(conv_vals))), float(np.max(conv_vals)))
+    raw = collect_statistics(g, data, ObserverConfig("minmax", reader_clamp=False), batch_size=2)
+    assert raw.observers["conv"].range() == (float(np.min(conv_vals)), float(np.max(conv_vals)))
     xs = np.stack([f["x"] for _, f in data])
     assert col.observers["x"].range() == (float(xs.min()), float(xs.max()))
     assert col.items == 5
@@ -109,3 +112,12 @@ def test_chunks_and_prefetch_keep_order_and_propagate_errors():
 
     with pytest.raises(CalibrationError, match="x.jpg"):
         list(prefetched(failing(), 1))
+
+
+def test_only_tensors_read_by_relu_alone_are_clamped():
+    g = conv_model()  # x -> conv -> relu -> pool (pool is the output)
+    col = collect_statistics(g, items(3), ObserverConfig("minmax"), batch_size=2)
+    assert col.bounds == {"conv": (0.0, None)}
+    lo, hi = col.observers["conv"].range()
+    assert lo == 0.0 and (lo, hi) == col.observers["relu"].range()  # the Relu's input and output share a range
+    assert collect_statistics(g, items(3), ObserverConfig("minmax", reader_clamp=False)).bounds == {}
