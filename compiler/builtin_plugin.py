@@ -29,6 +29,7 @@ BUILTIN_PASS_MODULES = (
     "quantize",
     "insert_dtype_conversions",
     "cross_layer_equalization",
+    "noise_aware_equalization",
     "bias_correction",
     "adaround",
 )
