@@ -26,7 +26,7 @@ INPUT = "x"
 SHAPE = data.DET_SHAPE
 METRIC = "F1 %"
 #: pages evaluated: full run / --quick
-ITEMS, QUICK_ITEMS = 100, 10
+ITEMS, QUICK_ITEMS = 200, 10
 IOU = 0.5
 
 _POST = DBPostProcess(thresh=0.3, box_thresh=0.5, max_candidates=1000, unclip_ratio=1.6,

@@ -1,6 +1,6 @@
 """Three-way accuracy of the real PP-OCR models: float vs npuc's quantized models vs onnxruntime's, against ground truth.
 
-    python benchmarks/accuracy/run.py                 # cls (400 lines) and det (40 pages), writes docs/accuracy.md
+    python benchmarks/accuracy/run.py                 # cls (400 lines) and det (200 pages), writes docs/accuracy.md
     python benchmarks/accuracy/run.py --quick         # fewer items, for a smoke run (docs untouched)
     python benchmarks/accuracy/run.py --models cls
 
@@ -334,6 +334,17 @@ def verdict(results: Sequence[Result], task=None) -> list[str]:
         out.append(f"best onnxruntime int8: {best_ort.row.label} = {best_ort.value:.2f} (npuc's best "
                    f"{best.value - best_ort.value:+.2f}" + (f"; 95 % bootstrap interval {ci}" if ci else "")
                    + f"): npuc at least as good: {'MET' if ok else 'NOT MET'}")
+    if task is not None:
+        above, below = [], []
+        for r in results:
+            ci = None if r.row.engine == "float" or r.metrics is None else interval(task, r, float_row)
+            if ci is not None and ci[0] > 0:
+                above.append(r.row.label)
+            elif ci is not None and ci[1] < 0:
+                below.append(r.row.label)
+        if above or below:
+            out.append("rows whose interval vs float excludes 0: above float: " + (", ".join(above) or "none")
+                       + "; below float: " + (", ".join(below) or "none"))
     if task is not None and any((r.metrics or {}).get("per_item") for r in results):
         out.append(f"intervals: paired bootstrap over the {task.NAME} evaluation items ({BOOTSTRAP} resamples, "
                    f"seed {BOOTSTRAP_SEED}), 2.5th-97.5th percentile of the metric difference; the verdicts "
