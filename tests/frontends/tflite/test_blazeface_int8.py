@@ -153,7 +153,7 @@ def test_int8_keeps_20db_at_the_outputs(model, calib_dir, face_calib_dir, tmp_pa
                      + INT8_LOSS.get(model.stem, "no diagnosis recorded"))
 
 
-#: Measured on the portrait (min output SNR; regressors/classificators), plain int8 as first recorded ->
+#: Measured on the portrait (min output SNR; regressors/classificators), plain int8 at the start of this work ->
 #: with a tensor read only by a ReLU observed after it (the residual add-then-ReLU grids, now the default)
 #: -> + noise_aware_equalization (what the test compiles):
 #:   face_detection_front, short_range   16.4/18.0 -> 17.2/17.0 -> 24.5/15.1
