@@ -30,6 +30,7 @@ BUILTIN_PASS_MODULES = (
     "insert_dtype_conversions",
     "cross_layer_equalization",
     "noise_aware_equalization",
+    "stream_equalization",
     "bias_correction",
     "adaround",
 )
