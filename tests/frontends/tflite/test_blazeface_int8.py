@@ -104,7 +104,7 @@ def face_calib_dir(tmp_path_factory) -> Path:
 
 #: script lines after the input normalization, for the detectors (docs/tflite.md): their depthwise outputs
 #: carry channels up to ~100x wider than the others under one 8-bit grid (noise_aware_equalization), their
-#: residual streams channels 2-6x apart (stream_equalization), and their 393k-value tensors a few extreme
+#: residual streams channels 2-6x apart (stream_equalization), and their large tensors a few extreme
 #: values (ranges keep 99.999% of the values). The landmark models have none of this (equalization costs
 #: them 3-7 dB) and are compiled plain.
 DETECTOR_SCRIPT = ("calibration(method=percentile, percentile=99.999)\n"
@@ -116,10 +116,9 @@ def _compile(model: Path, calib_dir: Path, tmp: Path):
     """Compile int8 with the model's input normalization folded in (detectors [-1, 1], landmarks [0, 1])."""
     mean, std = ((127.5,) * 3, (127.5,) * 3) if _is_detector(model) else ((0.0,) * 3, (255.0,) * 3)
     script = tmp / "model.alls"
-    # int8 everywhere: per-channel weights, per-tensor minmax activation ranges (a tensor read only by a
-    # ReLU is observed after it). Tried on the detectors and not kept (figures in INT8_LOSS):
-    # equalization + bias correction, activation-aware equalization (equalization ranges=activations),
-    # mse / percentile / kl ranges, AdaRound.
+    # int8 everywhere: per-channel weights, per-tensor activation ranges (minmax unless the script says;
+    # a tensor read only by a ReLU is observed after it). What was tried and not kept: figures above
+    # INT8_LOSS.
     extra = DETECTOR_SCRIPT if _is_detector(model) else ""
     script.write_text(f"normalization1 = normalization({list(mean)}, {list(std)})\n{extra}")
     req = CompileRequest(model=model, script=script, calib=str(calib_dir / "*.png"),
