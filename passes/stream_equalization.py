@@ -357,33 +357,54 @@ class _NoiseModel:
             signal = float(np.sum(w * w * ms[None, :, None])) or 1.0
             self.terms_w.append((stream.cls[name], np.max(np.abs(w), axis=2), ms, w.shape[2], signal))
 
+    def _terms(self, s: np.ndarray, which) -> np.ndarray:
+        """Cost of each term index in `which` (activation terms first, then weight terms)."""
+        out = np.empty(len(which))
+        n_act = len(self.terms_act)
+        for j, k in enumerate(which):
+            if k < n_act:
+                idx, lo, hi, signal = self.terms_act[k]
+                sc = s[idx]
+                step = (max(0.0, float(np.max(hi / sc))) - min(0.0, float(np.min(lo / sc)))) / self.levels_a
+                out[j] = step * step * float(np.sum(sc * sc)) / 12.0 / signal
+            else:
+                idx, wmax, ms, taps, signal = self.terms_w[k - n_act]
+                sc = s[idx]
+                dw = np.max(wmax * sc[None, :], axis=1) / self.levels_w
+                out[j] = float(np.sum(dw * dw)) / 12.0 * float(np.sum(ms / (sc * sc))) * taps / signal
+        return out
+
     def cost(self, u: np.ndarray) -> float:
-        s = np.exp2(u)
-        total = 0.0
-        for idx, lo, hi, signal in self.terms_act:
-            sc = s[idx]
-            step = (max(0.0, float(np.max(hi / sc))) - min(0.0, float(np.min(lo / sc)))) / self.levels_a
-            total += step * step * float(np.sum(sc * sc)) / 12.0 / signal
-        for idx, wmax, ms, taps, signal in self.terms_w:
-            sc = s[idx]
-            dw = np.max(wmax * sc[None, :], axis=1) / self.levels_w
-            total += float(np.sum(dw * dw)) / 12.0 * float(np.sum(ms / (sc * sc))) * taps / signal
-        return total
+        everything = range(len(self.terms_act) + len(self.terms_w))
+        return float(np.sum(self._terms(np.exp2(u), everything)))
 
     def optimize(self, sweeps: int) -> tuple[np.ndarray, float, float]:
+        """Coordinate descent on u = log2 s; only the terms holding a class are re-evaluated when it moves."""
+        terms = [t[0] for t in self.terms_act] + [t[0] for t in self.terms_w]
+        touching: list[list[int]] = [[] for _ in range(self.n)]
+        for k, idx in enumerate(terms):
+            for c in np.unique(idx):
+                touching[int(c)].append(k)
         u = np.zeros(self.n)
-        base = best = self.cost(u)
+        per_term = self._terms(np.ones(self.n), range(len(terms)))
+        base = best = float(np.sum(per_term))
         for step in STEPS:
             for _ in range(sweeps):
                 moved = False
                 for c in range(self.n):
+                    ks = touching[c]
+                    if not ks:
+                        continue
+                    old = float(np.sum(per_term[ks]))
                     for d in (step, -step):
                         u[c] += d
-                        v = self.cost(u)
-                        if v < best * (1.0 - 1e-9):
-                            best, moved = v, True
+                        new = self._terms(np.exp2(u), ks)
+                        if float(np.sum(new)) < old - 1e-12 * max(best, 1e-300):
+                            best += float(np.sum(new)) - old
+                            per_term[ks] = new
+                            moved = True
                             break
                         u[c] -= d
                 if not moved:
                     break
-        return u, base, best
+        return u, base, float(np.sum(per_term))
