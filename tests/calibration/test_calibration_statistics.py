@@ -124,3 +124,23 @@ def test_only_tensors_read_by_relu_alone_are_clamped():
     lo, hi = col.observers["conv"].range()
     assert lo == 0.0 and (lo, hi) == col.observers["relu"].range()  # the Relu's input and output share a range
     assert collect_statistics(g, items(3), ObserverConfig("minmax", reader_clamp=False)).bounds == {}
+
+
+def test_clip_readers_bound_both_sides_and_mixed_readers_do_not():
+    from npuc.calibration.statistics import consumer_bounds
+    from npuc.ir.dtypes import DType
+    from npuc.ir.graph import Graph
+
+    g = Graph("clips")
+    x = g.add_input("x", DType.FLOAT32, (1, 2, 4, 4))
+    a = g.outputs_of(g.add_op("Add", [x, x], name="a"))[0]
+    c1 = g.outputs_of(g.add_op("Clip", [a], {"min": 0.0, "max": 6.0}, name="c1"))[0]
+    c2 = g.outputs_of(g.add_op("Clip", [a], {"min": 0.0, "max": 6.0}, name="c2"))[0]
+    b = g.outputs_of(g.add_op("Add", [c1, c2], name="b"))[0]
+    r = g.outputs_of(g.add_op("Relu", [b], name="r"))[0]
+    s = g.outputs_of(g.add_op("Add", [b, r], name="s"))[0]  # b is read by a Relu and an Add: not bounded
+    g.outputs = [s]
+    bounds = consumer_bounds(g, [a, c1, c2, b, r, s])
+    assert bounds == {"a": (0.0, 6.0)}
+    col = collect_statistics(g, [("i", {"x": np.full((1, 2, 4, 4), 5.0, np.float32)})], ObserverConfig("minmax"))
+    assert col.observers["a"].range() == (6.0, 6.0)  # 10 clipped to the bound every reader applies
