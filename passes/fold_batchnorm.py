@@ -141,7 +141,11 @@ def _fold_into(graph: Graph, prod: Op, bn: Op, a: np.ndarray, b: np.ndarray, via
         absorb_consumer(graph, out, via)
     else:
         prod.origin = merge_origins(prod, bn)
+    gamma, beta = (np.asarray(t.data, dtype=np.float64).copy() for t in graph.inputs_of(bn)[1:3])
     absorb_consumer(graph, out, bn)
+    # the BN output's per-channel distribution is ~N(beta, gamma^2): high-bias absorption in
+    # cross_layer_equalization uses it (c = max(0, beta - 3|gamma|), Nagel et al. 2019)
+    out.meta["batchnorm"] = {"beta": beta, "gamma": gamma}
     return True
 
 

@@ -374,3 +374,22 @@ def test_two_sided_clip_with_negative_bound_scales_both_bounds():
     items = [{k: v * 3.0 for k, v in f.items()} for f in feeds(g, 4, seed=8)]
     ref = outputs(before, items)
     np.testing.assert_allclose(outputs(g, items), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_high_bias_absorption_takes_the_smaller_of_bn_rule_and_measured_minima():
+    """A BN rule that promises more than the data shows must not break the float model on that data."""
+    from npuc.ir.graph import Graph
+
+    rng = np.random.default_rng(3)
+    g = Graph("absorb_bn")
+    x = g.add_input("x", F32, (1, 3, 8, 8))
+    y = conv(g, x, 6, 3, rng, pads=1, act="relu", bias_shift=8.0, name="c1")
+    g.outputs = [conv(g, y, 5, 1, rng, name="c2")]
+    # an over-optimistic BN record: beta - 3 gamma = 50 for every channel
+    g.outputs_of(g.op("c1"))[0].meta["batchnorm"] = {"beta": np.full(6, 53.0), "gamma": np.ones(6)}
+    items = feeds(g, 6, seed=1)
+    ref = outputs(g, items)
+    ctx = PassContext()
+    ctx.set("calibration_set", items)
+    assert apply(g, CrossLayerEqualization(), ctx).stats["absorbed"] == 1
+    np.testing.assert_allclose(outputs(g, items), ref, rtol=1e-4, atol=1e-4)

@@ -110,3 +110,14 @@ def test_fold_through_bias_add():
     res = assert_preserves(g, FoldBatchnorm())
     assert res.stats == {"folded": 1} and kinds(g) == ["ConvTranspose"]
     assert g.op("up").origin == ("up", "add_bias", "bn")
+
+
+def test_folded_output_keeps_the_batchnorm_statistics():
+    """The BN's shift and scale stay on the folded layer's output (CLE's high-bias absorption reads them)."""
+    g = _conv_bn()
+    scale, bias = (np.asarray(g.tensor(f"bn.{p}").data, np.float64) for p in ("scale", "bias"))
+    apply(g, FoldBatchnorm())
+    (conv,) = g.ops()
+    stats = g.outputs_of(conv)[0].meta["batchnorm"]
+    np.testing.assert_array_equal(stats["gamma"], scale)
+    np.testing.assert_array_equal(stats["beta"], bias)
