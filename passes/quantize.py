@@ -59,6 +59,8 @@ MERGE_KINDS = ("Concat", "Add", "Sub", "Max", "Min", "Mul")
 #: (op kind, input port) of weights quantized per output channel, and the channel axis
 WEIGHT_PORTS = {("Conv", 1): 0, ("ConvTranspose", 1): 1, ("Gemm", 1): 0, ("MatMul", 1): -1}
 BIAS_PORTS = {("Conv", 2), ("ConvTranspose", 2), ("Gemm", 2)}
+#: (op kind, input port) of constants only read to derive multipliers: quantized 16-bit symmetric per tensor
+SLOPE_PORTS = {("PRelu", 1)}
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,8 @@ class _Quantizer:
                 self._quantize_weight(op, t, lc, axis)
             elif (op.kind, port) in BIAS_PORTS:
                 self._quantize_bias(op, t, ins[0], ins[1], lc, dtype)
+            elif (op.kind, port) in SLOPE_PORTS:
+                self._quantize_slope(t)
             else:
                 self._quantize_data_const(t, dtype, lc)
 
@@ -318,6 +322,17 @@ class _Quantizer:
         _set_data(b, data.astype(qdt.numpy), qdt, qp)
         b.layout = layout
         self.counts["biases"] += 1
+
+    def _quantize_slope(self, t: Tensor) -> None:
+        """A PRelu slope: its fixed encoding, else symmetric int16 per tensor. The integer kernel never
+        reads it: derive_op_params turns each dequantized slope value into a multiplier."""
+        qp = t.meta.get("fixed_quant")
+        if qp is None:
+            data = np.asarray(t.data, dtype=np.float64)
+            lo, hi = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+            qp = params_from_range(lo, hi, "symmetric", 16, True)
+        _set_data(t, quantize(t.data, qp), qp.dtype, qp)
+        self.counts["constants"] += 1
 
     def _quantize_data_const(self, t: Tensor, dtype: DType, lc: LayerQuantConfig) -> None:
         """A float constant read by an integer op as data: per-tensor, in the op's activation type."""

@@ -172,3 +172,56 @@ def from_float16(x: np.ndarray, qp: QuantParams) -> np.ndarray:
 def round_to_float16(x: np.ndarray) -> np.ndarray:
     """Output rounding of a float16 layer that computed in float32: float32 -> float16, half-even."""
     return np.asarray(x, dtype=np.float32).astype(np.float16)
+
+
+# ------------------------------------------------------------------ PRelu
+def prelu_multipliers(slope: np.ndarray, scale_in: float, scale_out: float
+                      ) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """((M_pos, n_pos), (M_neg, n_neg, sign)) of an integer PRelu (docs/numerics.md section 8):
+    ``s_in/s_out`` for the positive branch, ``|a| s_in/s_out`` and ``sign(a)`` (+1 for a >= 0) per
+    slope value ``a`` (float64 real slopes, any shape) for the negative branch."""
+    a = np.asarray(slope, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise QuantizationError("PRelu slope is not finite")
+    Mp, np_ = quantize_multiplier(float(scale_in) / float(scale_out))
+    Mn, nn = quantize_multiplier(np.abs(a) * (float(scale_in) / float(scale_out)))
+    sign = np.where(a < 0, -1, 1).astype(np.int64)
+    return (int(Mp), int(np_)), (np.asarray(Mn, np.int64).reshape(a.shape), np.asarray(nn, np.int64).reshape(a.shape),
+                                 sign)
+
+
+def quantized_prelu(q: np.ndarray, zp_in: int, M_pos: int, n_pos: int, M_neg: np.ndarray, n_neg: np.ndarray,
+                    sign: np.ndarray, zp_out: int, qmin: int, qmax: int) -> np.ndarray:
+    """``x = q - zp_in``; ``clamp(zp_out + R(x, M_pos, n_pos))`` where ``x >= 0``, else
+    ``clamp(zp_out + R(sign * x, M_neg, n_neg))`` (the negative-branch arrays broadcast against q)."""
+    x = np.asarray(q).astype(np.int64) - zp_in
+    pos = requantize(x, M_pos, n_pos, zp_out, qmin, qmax)
+    neg = requantize(x * np.asarray(sign, np.int64), np.asarray(M_neg, np.int64), np.asarray(n_neg, np.int64),
+                     zp_out, qmin, qmax)
+    return np.where(x >= 0, pos, neg)
+
+
+# ------------------------------------------------------- bilinear resize
+def resize_frac_bits(bits: int) -> int:
+    """Fractional bits F of the interpolation weights: ``bits + 2`` (10 for 8-bit inputs, TFLite's value)."""
+    return int(bits) + 2
+
+
+def linear_weights(frac: np.ndarray, frac_bits: int) -> np.ndarray:
+    """Fixed-point weight of the high tap: ``rint(frac * 2**F)`` (round half to even, float64)."""
+    return np.rint(np.asarray(frac, dtype=np.float64) * float(1 << frac_bits)).astype(np.int64)
+
+
+def interpolate_linear(q: np.ndarray, zp_in: int, row_index: np.ndarray, row_weight: np.ndarray,
+                       col_index: np.ndarray, col_weight: np.ndarray, frac_bits: int, M: int, n: int,
+                       zp_out: int, qmin: int, qmax: int) -> np.ndarray:
+    """Bilinear resize of the last two axes (docs/numerics.md section 8):
+    ``acc = sum_{a,b} wy_a * wx_b * (q[y_a, x_b] - zp_in)`` with ``wy_1 = row_weight``,
+    ``wy_0 = 2**F - row_weight`` (same along columns); ``clamp(zp_out + R(acc, M, n))``."""
+    x = np.asarray(q).astype(np.int64) - zp_in
+    one = np.int64(1) << np.int64(frac_bits)
+    ry, rx = np.asarray(row_weight, np.int64), np.asarray(col_weight, np.int64)
+    rows = (np.take(x, row_index[0], axis=-2) * (one - ry)[:, None]
+            + np.take(x, row_index[1], axis=-2) * ry[:, None])
+    acc = np.take(rows, col_index[0], axis=-1) * (one - rx) + np.take(rows, col_index[1], axis=-1) * rx
+    return requantize(acc, M, n, zp_out, qmin, qmax)

@@ -51,6 +51,16 @@ or ``[1]`` per tensor):
   (scale ``2**-bits_out``, zero point qmin).
 * ``quantize``: ``scale[1]`` (float64), ``zero_point[1]``, ``qmin[1]``, ``qmax[1]``;
   ``dequantize``: ``scale[1]`` (float64), ``zero_point[1]``; ``requantize``: the rescale set.
+* ``prelu`` (PRelu with a constant slope): ``input_zero_point[1]``, ``multiplier[1]``/``shift[1]``
+  for ``s_in/s_out`` (the branch ``q >= zp_in``), ``negative_multiplier[S]``/``negative_shift[S]``
+  for ``|a| s_in/s_out`` and ``negative_sign[S]`` (-1 or +1) per slope value ``a``, where ``S`` is
+  the slope's shape left-padded with 1s to the input's rank (it broadcasts against the input),
+  ``output_zero_point[1]``, ``clamp_min[1]``, ``clamp_max[1]``.
+* ``resize_linear`` (Resize with mode linear; the axes before the last two keep their size):
+  ``frac_bits[1]`` (F), ``row_index[2, OH]``/``row_weight[OH]`` (low/high source rows along axis -2
+  and the high row's weight in ``[0, 2**F]``), ``col_index[2, OW]``/``col_weight[OW]`` (same along
+  axis -1), ``input_zero_point[1]``, ``multiplier[1]``/``shift[1]`` for ``s_in/(s_out*2**(2F))``,
+  ``output_zero_point[1]``, ``clamp_min[1]``, ``clamp_max[1]``. A nearest Resize has the rescale set.
 * ``float16`` (float16 layers, Cast): no constants.
 """
 from __future__ import annotations
@@ -68,7 +78,8 @@ from npuc.ir.tensor import Tensor
 from npuc.quantization import lut, softmax
 from npuc.quantization.fixed_point import quantize_multiplier
 from npuc.quantization.integer_ops import (accumulator_dtype, activation_clamp, add_params,
-                                           average_multiplier, check_accumulator)
+                                           average_multiplier, check_accumulator, linear_weights,
+                                           prelu_multipliers, resize_frac_bits)
 from npuc.quantization.schemes import dequantize, quantize
 
 Params = dict[str, np.ndarray]
@@ -275,7 +286,7 @@ def rescale_params(graph: Graph, op: Op) -> Params:
     else:
         clamp = (qy.qmin, qy.qmax)
     if op.kind == "Resize" and op.attrs["mode"] != "nearest":
-        raise QuantizationError(f"Resize '{op.name}': only nearest resize runs in integer form")
+        raise QuantizationError(f"Resize '{op.name}': a {op.attrs['mode']} resize has the resize_linear set")
     if op.kind == "Pad" and op.attrs["mode"] != "constant":
         pass  # reflect/edge copy input values: no pad constant needed
     p = _rescale_set(qx, qy, clamp)
@@ -300,6 +311,86 @@ def _real_const(t: Tensor) -> np.ndarray:
     if t.quant is not None and t.dtype.is_integer:
         return dequantize(t.data, t.quant, np.float64)
     return np.asarray(t.data, dtype=np.float64)
+
+
+def _linear_taps(op: Op, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list:
+    """(low, high, frac) per axis of a linear Resize, from the float kernel's own coordinates."""
+    from npuc.backends.reference.resize_kernels import linear_taps, source_coordinates
+
+    mode = op.attrs["coordinate_transformation_mode"]
+    return [linear_taps(source_coordinates(mode, o, i), i) for i, o in zip(in_shape, out_shape)]
+
+
+def resize_linear_problem(op: Op, in_shape: tuple[int, ...]) -> str | None:
+    """Why a linear Resize has no integer form (None when it has one)."""
+    size = tuple(int(s) for s in op.attrs["size"])
+    if len(in_shape) < 2 or len(size) != len(in_shape):
+        return "integer linear Resize needs an input of rank >= 2"
+    try:
+        taps = _linear_taps(op, in_shape, size)
+    except ValueError as exc:
+        return str(exc)
+    for axis, (lo, hi, frac) in enumerate(taps[:-2]):
+        if size[axis] != in_shape[axis] or not np.array_equal(lo, np.arange(in_shape[axis])) or frac.any():
+            return "integer linear Resize interpolates only the last two axes"
+    return None
+
+
+def resize_params(graph: Graph, op: Op) -> Params:
+    """Nearest: the rescale set. Linear: fixed-point bilinear taps (docs/numerics.md section 8)."""
+    if op.attrs["mode"] == "nearest":
+        return rescale_params(graph, op)
+    x = graph.inputs_of(op)[0]
+    y = graph.outputs_of(op)[0]
+    if op.attrs["mode"] != "linear":
+        raise QuantizationError(f"Resize '{op.name}': mode {op.attrs['mode']!r} has no integer kernel")
+    problem = resize_linear_problem(op, x.shape)
+    if problem is not None:
+        raise QuantizationError(f"Resize '{op.name}': {problem}")
+    qx = _act_quant(x, op, "input")
+    qy = _act_quant(y, op, "output")
+    F = resize_frac_bits(qx.bits)
+    (rlo, rhi, rf), (clo, chi, cf) = _linear_taps(op, x.shape[-2:], y.shape[-2:])
+    M, n = quantize_multiplier(float(qx.scale[0]) / (float(qy.scale[0]) * 2.0 ** (2 * F)))
+    return {
+        "frac_bits": _i64(F),
+        "row_index": np.stack([rlo, rhi]).astype(np.int64),
+        "row_weight": linear_weights(rf, F),
+        "col_index": np.stack([clo, chi]).astype(np.int64),
+        "col_weight": linear_weights(cf, F),
+        "input_zero_point": _i64(qx.zero_point[0]),
+        "multiplier": _i64(M),
+        "shift": _i64(n),
+        "output_zero_point": _i64(qy.zero_point[0]),
+        "clamp_min": _i64(qy.qmin),
+        "clamp_max": _i64(qy.qmax),
+    }
+
+
+def prelu_params(graph: Graph, op: Op) -> Params:
+    """Two-branch requantization: one multiplier for q >= zp_in, one per slope value below."""
+    x, slope = graph.inputs_of(op)[:2]
+    y = graph.outputs_of(op)[0]
+    if slope is None or not slope.is_const:
+        raise QuantizationError(f"PRelu '{op.name}': only a constant slope runs in integer form")
+    qx = _act_quant(x, op, "input")
+    qy = _act_quant(y, op, "output")
+    a = _real_const(slope)
+    if a.ndim > x.rank:
+        raise QuantizationError(f"PRelu '{op.name}': slope of rank {a.ndim} for an input of rank {x.rank}")
+    a = a.reshape((1,) * (x.rank - a.ndim) + a.shape)
+    (Mp, np_), (Mn, nn, sign) = prelu_multipliers(a, qx.scale[0], qy.scale[0])
+    return {
+        "input_zero_point": _i64(qx.zero_point[0]),
+        "multiplier": _i64(Mp),
+        "shift": _i64(np_),
+        "negative_multiplier": Mn,
+        "negative_shift": nn,
+        "negative_sign": sign,
+        "output_zero_point": _i64(qy.zero_point[0]),
+        "clamp_min": _i64(qy.qmin),
+        "clamp_max": _i64(qy.qmax),
+    }
 
 
 # ----------------------------------------------------------------- average
@@ -556,6 +647,8 @@ DERIVERS: dict[str, Deriver] = {
     "Sub": add_params_of,
     "Mul": mul_params,
     "Div": div_params,
+    "Resize": resize_params,
+    "PRelu": prelu_params,
     "Softmax": softmax_params,
     "Quantize": quantize_params,
     "Dequantize": dequantize_params,
@@ -581,8 +674,12 @@ def integer_form_problem(graph: Graph, op: Op) -> str | None:
     if op.kind == "Div" and (len(ins) < 2 or ins[1] is None or not ins[1].is_const or ins[1].size != 1
                              or not float(np.asarray(ins[1].data).reshape(-1)[0]) > 0):
         return "Div runs in integer form only by a positive scalar constant"
-    if op.kind == "Resize" and op.attrs["mode"] != "nearest":
-        return f"Resize mode {op.attrs['mode']} has no integer kernel (only nearest)"
+    if op.kind == "Resize" and op.attrs["mode"] not in ("nearest", "linear"):
+        return f"Resize mode {op.attrs['mode']} has no integer kernel (nearest and linear have)"
+    if op.kind == "Resize" and op.attrs["mode"] == "linear":
+        return resize_linear_problem(op, ins[0].shape)
+    if op.kind == "PRelu" and (len(ins) < 2 or ins[1] is None or not ins[1].is_const):
+        return "PRelu runs in integer form only with a constant slope"
     if op.kind == "Gather" and len(ins) > 1 and ins[1] is not None and not ins[1].is_const:
         return "Gather with computed indices has no integer kernel"
     if op.kind == "Softmax" and op.attrs["axis"] not in (-1, len(ins[0].shape) - 1):

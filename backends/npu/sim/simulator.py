@@ -20,7 +20,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 from npuc.backends.npu.program import Program, TensorEntry
-from npuc.backends.npu.sim import conversion, data_movement, elementwise, lut, mac, pooling, softmax
+from npuc.backends.npu.sim import (conversion, data_movement, elementwise, lut, mac, pooling, prelu, resize,
+                                  softmax)
 from npuc.backends.npu.sim.checks import LayerChecker
 from npuc.backends.npu.sim.context import LayerContext, Step
 from npuc.backends.npu.sim.float16 import prepare_float16
@@ -35,7 +36,7 @@ Prepare = Callable[[LayerContext], Step]
 
 #: op kind -> kernel wrapper (integer layers); float16 layers use `prepare_float16`
 DISPATCH: dict[str, Prepare] = {}
-for _module in (mac, elementwise, pooling, data_movement, lut, softmax, conversion):
+for _module in (mac, elementwise, pooling, data_movement, resize, prelu, lut, softmax, conversion):
     DISPATCH.update(_module.PREPARERS)
 
 #: exceptions a wrapper may hit on inconsistent (but decodable) input; reported as BinaryFormatError

@@ -13,6 +13,7 @@ import numpy as np
 from npuc.backends.reference.integer_kernels import integer_kernel
 from npuc.backends.reference.integer_kernels.elementwise import rescale_to_output
 from npuc.backends.reference.kernels import kernel_for
+from npuc.quantization.integer_ops import interpolate_linear
 from npuc.quantization.op_params import PASS_THROUGH_KINDS
 
 
@@ -32,7 +33,21 @@ def move(op, inputs, params, outs):
 
 
 for _kind in PASS_THROUGH_KINDS:
-    integer_kernel(_kind)(move)
+    if _kind != "Resize":
+        integer_kernel(_kind)(move)
+
+
+@integer_kernel("Resize")
+def resize(op, inputs, params, outs):
+    """Nearest: moved codes (then rescaled). Linear: fixed-point bilinear taps (docs/numerics.md section 8)."""
+    if op.attrs["mode"] == "nearest":
+        return move(op, inputs, params, outs)
+    p = {k: params[k] for k in ("row_index", "row_weight", "col_index", "col_weight")}
+    y = interpolate_linear(inputs[0], int(params["input_zero_point"][0]), frac_bits=int(params["frac_bits"][0]),
+                           M=int(params["multiplier"][0]), n=int(params["shift"][0]),
+                           zp_out=int(params["output_zero_point"][0]), qmin=int(params["clamp_min"][0]),
+                           qmax=int(params["clamp_max"][0]), **p)
+    return [y.astype(outs[0][1])]
 
 
 @integer_kernel("Relu", "Clip", "Requantize")

@@ -1,11 +1,11 @@
-"""Integer Add/Sub (TFLite-style rescaled sum), Mul, Div by a scalar constant, Max/Min."""
+"""Integer Add/Sub (TFLite-style rescaled sum), Mul, Div by a scalar constant, Max/Min, PRelu."""
 from __future__ import annotations
 
 import numpy as np
 
 from npuc.backends.reference.integer_kernels import integer_kernel
 from npuc.quantization.fixed_point import requantize
-from npuc.quantization.integer_ops import AddParams, quantized_add, quantized_mul
+from npuc.quantization.integer_ops import AddParams, quantized_add, quantized_mul, quantized_prelu
 
 
 def rescale_to_output(q: np.ndarray, params: dict, i: int | None = None) -> np.ndarray:
@@ -52,3 +52,13 @@ def max_min(op, inputs, params, outs):
     rb = rescale_to_output(inputs[1], params, 1)
     fn = np.maximum if op.kind == "Max" else np.minimum
     return [fn(ra, rb).astype(outs[0][1])]
+
+
+@integer_kernel("PRelu")
+def prelu(op, inputs, params, outs):
+    """Two-branch requantization: ``s_in/s_out`` where ``q >= zp_in``, ``a s_in/s_out`` per slope value below."""
+    y = quantized_prelu(inputs[0], int(params["input_zero_point"][0]), int(params["multiplier"][0]),
+                        int(params["shift"][0]), params["negative_multiplier"], params["negative_shift"],
+                        params["negative_sign"], int(params["output_zero_point"][0]),
+                        int(params["clamp_min"][0]), int(params["clamp_max"][0]))
+    return [y.astype(outs[0][1])]

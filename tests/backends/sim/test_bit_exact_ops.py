@@ -222,6 +222,27 @@ def activation(c: Case, kind: str):
     return c.op(kind, [x], attrs)
 
 
+def prelu(c: Case):
+    """PRelu with a scalar, per-channel or [C, 1, W] slope, negative and zero slopes included."""
+    d = c.draw
+    ch = d(ints(1, 4))
+    x = c.input((1, ch, d(ints(1, 5)), d(ints(1, 6))), scale=2.0, offset=d(st.sampled_from([0.0, -1.0])))
+    shape = d(st.sampled_from([(1,), (ch, 1, 1), (1, ch, 1, 1), (ch, 1, x.shape[3])]))
+    slope = c.rng.choice([0.0, 0.1, 0.25, -0.3, 1.0, 1.7], size=shape) + c.rng.normal(size=shape) * 0.01
+    return c.op("PRelu", [x, c.const("slope", slope)])
+
+
+def resize_linear(c: Case):
+    """Bilinear Resize (up and down) in every coordinate mode the float kernel supports."""
+    d = c.draw
+    ch, h, w = d(ints(1, 3)), d(ints(1, 6)), d(ints(1, 7))
+    x = c.input((d(ints(1, 2)), ch, h, w), offset=d(st.sampled_from([0.0, 1.5])))
+    mode = d(st.sampled_from(["half_pixel", "pytorch_half_pixel", "asymmetric", "align_corners",
+                              "half_pixel_symmetric"]))
+    return c.op("Resize", [x], {"size": (x.shape[0], ch, d(ints(1, 13)), d(ints(1, 15))), "mode": "linear",
+                                "coordinate_transformation_mode": mode})
+
+
 def softmax(c: Case):
     x = c.input((c.draw(ints(1, 3)), c.draw(ints(1, 4)), c.draw(ints(1, 12))), scale=c.draw(st.sampled_from([0.5, 3.0])))
     return c.op("Softmax", [x], {"axis": -1})
@@ -230,6 +251,7 @@ def softmax(c: Case):
 BUILDERS: dict[str, Callable[[Case], list]] = {
     "conv": conv, "conv_transpose": conv_transpose, "gemm": gemm, "matmul": matmul, "pool": pool,
     "reduce": reduce, "arithmetic": arithmetic, "div_const": div_const, "concat": concat, "softmax": softmax,
+    "prelu": prelu, "resize_linear": resize_linear,
     **{k: (lambda c, k=k: movement(c, k)) for k in MOVEMENT_KINDS},
     **{k: (lambda c, k=k: activation(c, k)) for k in ACTIVATION_KINDS},
 }
