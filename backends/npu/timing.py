@@ -8,8 +8,9 @@ Per layer: cycles = max(compute cycles, memory cycles) + per-layer overhead.
   wastes the rest (utilization < 1): small-channel and depthwise convs use the
   hardware poorly. 16-bit layers (either operand 16-bit) run at the target's
   16-bit MAC rate, float16/float32 layers at its float16 rate.
-* Vector layers (elementwise, pooling, LUT activations, softmax, concat, pad,
-  resize) process output elements at the target's vector rate.
+* Vector layers (elementwise incl. PRelu, pooling, LUT activations, softmax, concat, pad,
+  resize) process output elements at the target's vector rate, in 8-bit, 16-bit or float16
+  (`vector_passes`: softmax 3 passes, nearest resize 2, bilinear resize 4 taps per output).
 * Layout-only layers (reshape, transpose, depth/space moves) go through the DMA
   engine at `layout_bytes_per_cycle`; conversion layers (Quantize, Dequantize,
   Requantize, Cast) at `conversion_elements_per_cycle`.
@@ -33,7 +34,16 @@ from npuc.ir.dtypes import DType
 MAC_KINDS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
 CONVERSION_KINDS = frozenset({"Quantize", "Dequantize", "Requantize", "Cast"})
 #: vector layers that make several passes over their data
-VECTOR_PASSES = {"Softmax": 3, "LogSoftmax": 3, "Resize": 2}
+VECTOR_PASSES = {"Softmax": 3, "LogSoftmax": 3, "Resize": 2, "PRelu": 1}
+#: a linear (bilinear) Resize reads four taps and makes two multiply-adds per axis for each output
+LINEAR_RESIZE_PASSES = 4
+
+
+def vector_passes(kind: str, attrs: dict[str, Any]) -> int:
+    """Passes a vector layer makes over its data (nearest Resize 2, linear Resize 4, Softmax 3, else 1)."""
+    if kind == "Resize" and attrs.get("mode") == "linear":
+        return LINEAR_RESIZE_PASSES
+    return VECTOR_PASSES.get(kind, 1)
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class LayerWork:
     activation_bytes: int  # non-constant inputs + outputs
     weight_bytes: int
     io_dram_bytes: int  # graph inputs read + graph outputs written
+    passes: int = 1  # vector layers: passes over the data (vector_passes)
 
 
 def _dtype_key(dtypes: Iterable[DType]) -> str:
@@ -131,6 +142,7 @@ def layer_work(index: int, name: str, origin: Sequence[str], kind: str, attrs: d
         in_elements=sum(t.elements for t in acts),
         activation_bytes=sum(t.nbytes for t in acts) + sum(t.nbytes for t in outputs),
         weight_bytes=sum(t.nbytes for t in consts), io_dram_bytes=int(io_bytes),
+        passes=vector_passes(kind, attrs or {}),
     )
 
 
@@ -216,7 +228,7 @@ def estimate(works: Sequence[LayerWork], target: Target) -> TimingReport:
             compute = w.macs / (target.macs_per_cycle[w.dtype_key] * utilization)
         elif w.category == "vector":
             elements = max(w.in_elements, w.out_elements)  # pooling reads more than it writes
-            compute = VECTOR_PASSES.get(w.kind, 1) * elements / target.vector_elements_per_cycle[w.dtype_key]
+            compute = w.passes * elements / target.vector_elements_per_cycle[w.dtype_key]
         elif w.category == "layout":
             compute = w.activation_bytes / 2 / target.layout_bytes_per_cycle
         else:  # conversion

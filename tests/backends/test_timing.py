@@ -98,3 +98,23 @@ def test_target_files_are_validated(tmp_path):
     (tmp_path / "mine.toml").write_text(text.replace('name = "npu-s"', 'name = "mine"').replace("clock_mhz = 800.0", "clock_mhz = 400.0"))
     assert load_target("mine", [tmp_path]).clock_mhz == 400.0
     assert {"npu-s", "npu-l", "mine"} <= set(available_targets([tmp_path]))
+
+
+def test_integer_prelu_and_bilinear_resize_are_priced_as_int8_vector_layers():
+    """PRelu and bilinear Resize run in integer form: vector layers at the int8 rate, a bilinear resize
+    making four passes (taps) per output, a nearest one two."""
+    g = Graph("upsample")
+    x = g.add_input("x", DType.INT8, (1, 8, 16, 16))
+    slope = g.add_const("slope", np.zeros((8, 1, 1)), dtype=DType.INT16)
+    p = g.outputs_of(g.add_op("PRelu", [x, slope], name="prelu"))[0]
+    up = {"size": (1, 8, 32, 32), "coordinate_transformation_mode": "half_pixel"}
+    lin = g.outputs_of(g.add_op("Resize", [p], {**up, "mode": "linear"}, name="bilinear"))[0]
+    near = g.outputs_of(g.add_op("Resize", [p], {**up, "mode": "nearest"}, name="nearest"))[0]
+    g.outputs = [lin, near]
+    target = load_target("npu-s")
+    layers = {lt.work.name: lt for lt in estimate(layer_work_from_graph(g), target).layers}
+    assert all(lt.work.category == "vector" and lt.work.dtype_key == "int8" for lt in layers.values())
+    rate = target.vector_elements_per_cycle["int8"]
+    assert layers["prelu"].compute_cycles == pytest.approx(8 * 16 * 16 / rate)
+    assert layers["bilinear"].compute_cycles == pytest.approx(4 * 8 * 32 * 32 / rate)
+    assert layers["nearest"].compute_cycles == pytest.approx(2 * 8 * 32 * 32 / rate)
