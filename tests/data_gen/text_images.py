@@ -11,6 +11,10 @@ and a (seed, index) pair always gives the same image.
 * `TextPageGenerator`: document-like pages (several lines of text on a paper
   tone, some boxes) for the text detector, e.g. 640x640; `sample_with_boxes`
   also returns each line's ground-truth box.
+* `HardTextPageGenerator`: harder, photo-like pages (small text, gradient /
+  coloured / dark backgrounds, low contrast, distractors, blur, noise, JPEG)
+  with the same `sample` / `sample_with_boxes` interface; the PP-OCR det
+  accuracy benchmark (benchmarks/accuracy) evaluates on these.
 
 Reuse from other tests or benchmarks by path::
 
