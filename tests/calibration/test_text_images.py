@@ -35,3 +35,19 @@ def test_pages_have_text_on_paper():
     page = np.asarray(TextPageGenerator(seed=0, width=320, height=240).sample(0))
     assert page.shape == (240, 320, 3)
     assert page.std() > 10  # not blank
+
+
+def test_hard_pages_are_deterministic_with_boxes_inside_the_page_over_text():
+    from text_images import HardTextPageGenerator
+
+    gen = HardTextPageGenerator(seed=5, width=320, height=320)
+    (a, boxes), (b, boxes_b) = gen.sample_with_boxes(2), HardTextPageGenerator(seed=5, width=320,
+                                                                              height=320).sample_with_boxes(2)
+    assert np.array_equal(np.asarray(a), np.asarray(b)) and boxes == boxes_b
+    assert a.size == (320, 320) and a.mode == "RGB" and len(boxes) >= 3
+    page = np.asarray(a, np.float32).mean(axis=2)
+    for x0, y0, x1, y1 in boxes:
+        assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 320
+        assert page[y0:y1, x0:x1].std() > 2.0  # ink on the background, not an empty box
+    other, _ = HardTextPageGenerator(seed=6, width=320, height=320).sample_with_boxes(2)
+    assert not np.array_equal(np.asarray(other), np.asarray(a))  # calibration and evaluation seeds differ
