@@ -506,6 +506,8 @@ def _resize(mode: str) -> Converter:
         nearest = "floor" if not (align or half) else "round_prefer_ceil"
         attrs = {"size": (x.shape[0], x.shape[1], size[0], size[1]), "mode": mode,
                  "coordinate_transformation_mode": coord, "nearest_mode": nearest}
+        if mode == "linear" and lw.fixed_encodings and lw.src(op.inputs[0]).type_name == "INT8":
+            attrs["rounding"] = "tflite_bilinear"  # TFLite's int8 kernel: 10-bit coordinates, ties away from 0
         lw.emit(op, "Resize", [x], attrs, NCHW)
 
     convert.__name__ = f"convert_resize_{mode}"

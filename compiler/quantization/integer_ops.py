@@ -212,16 +212,50 @@ def linear_weights(frac: np.ndarray, frac_bits: int) -> np.ndarray:
     return np.rint(np.asarray(frac, dtype=np.float64) * float(1 << frac_bits)).astype(np.int64)
 
 
+def tflite_bilinear_taps(out_len: int, in_len: int, mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, weight of high) along one axis as TFLite's int8 RESIZE_BILINEAR computes them
+    (10 fractional bits): ``scale = (2**10 in + out // 2) // out`` (align_corners, out > 1:
+    ``(2**10 (in-1) + (out-1) // 2) // (out-1)``), ``v = y scale`` (+ ``scale // 2 - 2**9`` for half_pixel),
+    ``low = max(trunc(v / 2**10), 0)``, ``high = min(trunc((v + 2**10 - 1) / 2**10), in - 1)``,
+    ``w = v - 2**10 low``; where ``low == high`` both taps read one value and ``w`` is stored as 0."""
+    one = 1 << 10
+    if mode == "align_corners" and out_len > 1:
+        scale = (one * (in_len - 1) + (out_len - 1) // 2) // (out_len - 1)
+    else:
+        scale = (one * in_len + out_len // 2) // out_len
+    v = np.arange(out_len, dtype=np.int64) * scale
+    if mode == "half_pixel":
+        v = v + scale // 2 - (1 << 9)
+    elif mode not in ("align_corners", "asymmetric"):
+        raise QuantizationError(f"TFLite's bilinear resize has no coordinate mode {mode!r}")
+
+    def trunc_div(a: np.ndarray) -> np.ndarray:
+        return np.where(a >= 0, a // one, -((-a) // one))
+
+    low = np.minimum(np.maximum(trunc_div(v), 0), in_len - 1)
+    high = np.minimum(trunc_div(v + one - 1), in_len - 1)
+    high = np.maximum(high, low)
+    w = np.where(high > low, v - one * low, 0)
+    return low, high, w
+
+
 def interpolate_linear(q: np.ndarray, zp_in: int, row_index: np.ndarray, row_weight: np.ndarray,
                        col_index: np.ndarray, col_weight: np.ndarray, frac_bits: int, M: int, n: int,
-                       zp_out: int, qmin: int, qmax: int) -> np.ndarray:
+                       zp_out: int, qmin: int, qmax: int, rounding: int = 0) -> np.ndarray:
     """Bilinear resize of the last two axes (docs/numerics.md section 8):
     ``acc = sum_{a,b} wy_a * wx_b * (q[y_a, x_b] - zp_in)`` with ``wy_1 = row_weight``,
-    ``wy_0 = 2**F - row_weight`` (same along columns); ``clamp(zp_out + R(acc, M, n))``."""
+    ``wy_0 = 2**F - row_weight`` (same along columns); ``clamp(zp_out + R(acc, M, n))``, or with
+    ``rounding = 1`` (TFLite's int8 kernel, equal encodings) the raw-code sum rounded half away from zero:
+    ``clamp(rounding_divide_away(acc + zp_in * 2**(2F), 2**(2F)))``."""
     x = np.asarray(q).astype(np.int64) - zp_in
     one = np.int64(1) << np.int64(frac_bits)
     ry, rx = np.asarray(row_weight, np.int64), np.asarray(col_weight, np.int64)
     rows = (np.take(x, row_index[0], axis=-2) * (one - ry)[:, None]
             + np.take(x, row_index[1], axis=-2) * ry[:, None])
     acc = np.take(rows, col_index[0], axis=-1) * (one - rx) + np.take(rows, col_index[1], axis=-1) * rx
+    if rounding == 1:
+        total = one * one
+        raw = acc + np.int64(zp_in) * total
+        q_out = np.sign(raw) * ((np.abs(raw) + total // 2) // total)
+        return np.clip(q_out, qmin, qmax)
     return requantize(acc, M, n, zp_out, qmin, qmax)

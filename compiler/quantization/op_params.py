@@ -60,7 +60,9 @@ or ``[1]`` per tensor):
   ``frac_bits[1]`` (F), ``row_index[2, OH]``/``row_weight[OH]`` (low/high source rows along axis -2
   and the high row's weight in ``[0, 2**F]``), ``col_index[2, OW]``/``col_weight[OW]`` (same along
   axis -1), ``input_zero_point[1]``, ``multiplier[1]``/``shift[1]`` for ``s_in/(s_out*2**(2F))``,
-  ``output_zero_point[1]``, ``clamp_min[1]``, ``clamp_max[1]``. A nearest Resize has the rescale set.
+  ``output_zero_point[1]``, ``clamp_min[1]``, ``clamp_max[1]``. With ``rounding="tflite_bilinear"``
+  (TFLite's int8 kernel; equal 8-bit encodings) the taps are TFLite's (F = 10) and ``rounding[1] = 1``
+  (raw-code sum rounded half away from zero); no ``rounding`` means 0. A nearest Resize has the rescale set.
 * ``float16`` (float16 layers, Cast): no constants.
 """
 from __future__ import annotations
@@ -79,7 +81,7 @@ from npuc.quantization import lut, softmax
 from npuc.quantization.fixed_point import quantize_multiplier
 from npuc.quantization.integer_ops import (accumulator_dtype, activation_clamp, add_params,
                                            average_multiplier, check_accumulator, linear_weights,
-                                           prelu_multipliers, resize_frac_bits)
+                                           prelu_multipliers, resize_frac_bits, tflite_bilinear_taps)
 from npuc.quantization.schemes import dequantize, quantize
 
 Params = dict[str, np.ndarray]
@@ -349,15 +351,28 @@ def resize_params(graph: Graph, op: Op) -> Params:
         raise QuantizationError(f"Resize '{op.name}': {problem}")
     qx = _act_quant(x, op, "input")
     qy = _act_quant(y, op, "output")
-    F = resize_frac_bits(qx.bits)
-    (rlo, rhi, rf), (clo, chi, cf) = _linear_taps(op, x.shape[-2:], y.shape[-2:])
+    tflite = op.attrs.get("rounding", "half_up") == "tflite_bilinear"
+    if tflite and (qx != qy or qx.bits != 8):
+        raise QuantizationError(f"Resize '{op.name}': rounding 'tflite_bilinear' needs equal 8-bit input and "
+                                f"output encodings, got {qx} and {qy}")
+    if tflite:
+        F = 10
+        mode = op.attrs["coordinate_transformation_mode"]
+        (rlo, rhi, rw), (clo, chi, cw) = (tflite_bilinear_taps(o, i, mode)
+                                          for i, o in zip(x.shape[-2:], y.shape[-2:]))
+    else:
+        F = resize_frac_bits(qx.bits)
+        (rlo, rhi, rf), (clo, chi, cf) = _linear_taps(op, x.shape[-2:], y.shape[-2:])
+        rw, cw = linear_weights(rf, F), linear_weights(cf, F)
     M, n = quantize_multiplier(float(qx.scale[0]) / (float(qy.scale[0]) * 2.0 ** (2 * F)))
+    extra = {"rounding": _i64(1)} if tflite else {}
     return {
+        **extra,
         "frac_bits": _i64(F),
         "row_index": np.stack([rlo, rhi]).astype(np.int64),
-        "row_weight": linear_weights(rf, F),
+        "row_weight": np.asarray(rw, np.int64),
         "col_index": np.stack([clo, chi]).astype(np.int64),
-        "col_weight": linear_weights(cf, F),
+        "col_weight": np.asarray(cw, np.int64),
         "input_zero_point": _i64(qx.zero_point[0]),
         "multiplier": _i64(M),
         "shift": _i64(n),

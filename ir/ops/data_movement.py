@@ -82,6 +82,13 @@ def _infer_pad(op, ins):
     return [(tuple(d + pads[i] + pads[i + rank] for i, d in enumerate(x.shape)), x.dtype)]
 
 
+#: How an integer linear Resize computes (docs/numerics.md section 8): "half_up" (npuc's fixed-point weights
+#: from the float coordinates, one rounding half up), or "tflite_bilinear" (TFLite's int8 RESIZE_BILINEAR:
+#: its 10-bit coordinates, raw-code sum rounded half away from zero; set by the TFLite importer).
+RESIZE_ROUNDING = ("half_up", "tflite_bilinear")
+TFLITE_RESIZE_COORDINATES = ("half_pixel", "align_corners", "asymmetric")
+
+
 def _infer_resize(op, ins):
     x = ins[0]
     size = tuple(int(s) for s in op.attrs["size"])
@@ -89,6 +96,13 @@ def _infer_resize(op, ins):
         raise ValueError(f"Resize size {size} must give every dim of {x.shape}")
     if op.attrs["mode"] not in ("nearest", "linear"):
         raise ValueError(f"Resize mode {op.attrs['mode']!r} not supported (nearest, linear)")
+    rounding = op.attrs.get("rounding", "half_up")
+    if rounding not in RESIZE_ROUNDING:
+        raise ValueError(f"Resize rounding must be one of {RESIZE_ROUNDING}, got {rounding!r}")
+    if rounding == "tflite_bilinear" and (op.attrs["mode"] != "linear" or op.attrs["coordinate_transformation_mode"]
+                                          not in TFLITE_RESIZE_COORDINATES):
+        raise ValueError("Resize rounding 'tflite_bilinear' needs mode linear and coordinates "
+                         f"{TFLITE_RESIZE_COORDINATES}")
     return [(size, x.dtype)]
 
 
@@ -143,8 +157,9 @@ register_op(OpSpec("Pad", ("x",), _infer_pad, {"pads": REQUIRED, "mode": "consta
                    doc="pad with pads = (begin per dim..., end per dim...)"))
 register_op(OpSpec("Resize", ("x",), _infer_resize,
                    {"size": REQUIRED, "mode": "nearest", "coordinate_transformation_mode": "half_pixel",
-                    "nearest_mode": "round_prefer_floor", "cubic_coeff_a": -0.75},
-                   doc="resize to a static output size (ONNX Resize semantics, nearest or linear)"))
+                    "nearest_mode": "round_prefer_floor", "cubic_coeff_a": -0.75, "rounding": "half_up"},
+                   doc="resize to a static output size (ONNX Resize semantics, nearest or linear; `rounding` "
+                       "only matters in integer form)"))
 register_op(OpSpec("Gather", ("x", "indices"), _infer_gather, {"axis": 0}, doc="take along axis"))
 register_op(OpSpec("Shape", ("x",), _infer_shape, {"start": 0, "end": None},
                    doc="the input's shape as an int64 vector (folded by fold_constants)"))

@@ -4,7 +4,8 @@ fixed-point weights (docs/numerics.md section 8):
     acc = sum_{a,b in {0,1}} wy_a * wx_b * (q[y_a, x_b] - zp_in),  wy_1 = row_weight, wy_0 = 2**F - wy_1
     q_out = clamp(zp_out + R(acc, M, n), lo, hi)
 
-The source rows/columns and weights are read from the binary (computed once by the compiler from the
+With ``rounding = 1`` (TFLite's int8 kernel) the output is the raw-code sum ``acc + zp_in * 2**(2F)``
+divided by ``2**(2F)``, rounded half away from zero. The source rows/columns and weights are read from the binary (computed once by the compiler from the
 coordinate transformation mode) and checked here: indices inside the input, weights in [0, 2**F].
 """
 from __future__ import annotations
@@ -21,8 +22,11 @@ MAX_FRAC_BITS = 20
 
 
 @njit(cache=True)
-def _bilinear(x, out, ri, rw, ci, cw, one, zi, M, n, zo, lo, hi):
-    """x: (B, H, W), out: (B, OH, OW); ri/ci: (2, OH)/(2, OW) source indices; rw/cw: high-tap weights."""
+def _bilinear(x, out, ri, rw, ci, cw, one, zi, M, n, zo, lo, hi, away):
+    """x: (B, H, W), out: (B, OH, OW); ri/ci: (2, OH)/(2, OW) source indices; rw/cw: high-tap weights.
+    away: TFLite's rounding (raw-code sum / one**2, half away from zero) instead of the requantization."""
+    total = one * one
+    half = total // 2
     B = x.shape[0]
     OH = out.shape[1]
     OW = out.shape[2]
@@ -39,7 +43,13 @@ def _bilinear(x, out, ri, rw, ci, cw, one, zi, M, n, zo, lo, hi):
                 wx0 = one - wx1
                 top = (np.int64(x[b, y0, x0]) - zi) * wx0 + (np.int64(x[b, y0, x1]) - zi) * wx1
                 bot = (np.int64(x[b, y1, x0]) - zi) * wx0 + (np.int64(x[b, y1, x1]) - zi) * wx1
-                out[b, i, j] = requant(top * wy0 + bot * wy1, M, n, zo, lo, hi)
+                acc = top * wy0 + bot * wy1
+                if away:
+                    raw = acc + zi * total
+                    v = (raw + half) // total if raw >= 0 else -((half - raw) // total)
+                    out[b, i, j] = min(max(v, lo), hi)
+                else:
+                    out[b, i, j] = requant(acc, M, n, zo, lo, hi)
 
 
 def prepare_resize(ctx: LayerContext) -> Step:
@@ -62,10 +72,21 @@ def prepare_resize(ctx: LayerContext) -> Step:
     zi = int(chk.zero_points("input_zero_point", 1)[0])
     M, n = chk.multiplier(size=1)
     zo, lo, hi = chk.output_clamp(ctx.out_dtype())
+    away = False
+    if "rounding" in ctx.params:
+        rounding = int(chk.in_range("rounding", chk.array("rounding", 1), 0, 1)[0])
+        tflite = ctx.attrs.get("rounding", "half_up") == "tflite_bilinear"
+        chk.need(rounding == int(tflite), f"parameter 'rounding' = {rounding} disagrees with the layer's "
+                                          f"rounding {ctx.attrs.get('rounding', 'half_up')!r}")
+        chk.need(not tflite or (F == 10 and x.dtype.itemsize == 1), "TFLite's bilinear rounding needs 8-bit "
+                                                                   "codes and 10 fractional bits")
+        away = bool(rounding)
+    else:
+        chk.need(ctx.attrs.get("rounding", "half_up") == "half_up", "parameter 'rounding' is missing")
     B = int(np.prod(x.shape[:-2], dtype=np.int64))
     x3 = x.reshape(B, H, W)
     o3 = out.reshape(B, OH, OW)
-    args = (ri, rw, ci, cw, np.int64(1 << F), zi, int(M[0]), int(n[0]), zo, lo, hi)
+    args = (ri, rw, ci, cw, np.int64(1 << F), zi, int(M[0]), int(n[0]), zo, lo, hi, away)
     return lambda: _bilinear(x3, o3, *args)
 
 

@@ -46,7 +46,8 @@ def resize(op, inputs, params, outs):
     y = interpolate_linear(inputs[0], int(params["input_zero_point"][0]), frac_bits=int(params["frac_bits"][0]),
                            M=int(params["multiplier"][0]), n=int(params["shift"][0]),
                            zp_out=int(params["output_zero_point"][0]), qmin=int(params["clamp_min"][0]),
-                           qmax=int(params["clamp_max"][0]), **p)
+                           qmax=int(params["clamp_max"][0]),
+                           rounding=int(params["rounding"][0]) if "rounding" in params else 0, **p)
     return [y.astype(outs[0][1])]
 
 

@@ -80,3 +80,37 @@ def test_sixteen_bit_resize_uses_18_fractional_bits():
     program = decode(_binary("Resize", "a16_w16"))
     layer = next(lay for lay in program.layers if lay.name == "layer")
     assert int(program.layer_params(layer)["frac_bits"][0]) == 18
+
+
+@pytest.mark.parametrize("scheme", ["asymmetric", "symmetric"])
+@pytest.mark.parametrize("coords", ["half_pixel", "align_corners", "asymmetric"])
+@pytest.mark.parametrize("size", [(8, 10), (9, 13), (2, 3), (1, 1)])
+def test_tflite_bilinear_rounding_is_bit_exact(scheme, coords, size):
+    """rounding="tflite_bilinear" (TFLite's taps, raw-code sum rounded half away from zero): simulator ==
+    reference, on uint8 and int8 codes (negative raw sums round away from zero)."""
+    g = Graph("tfl")
+    x = g.add_input("x", DType.FLOAT32, (1, 3, 4, 5))
+    op = g.add_op("Resize", [x], {"size": (1, 3, *size), "mode": "linear", "coordinate_transformation_mode": coords,
+                                  "rounding": "tflite_bilinear"}, name="layer")
+    g.outputs = g.outputs_of(op)
+    rng = np.random.default_rng(7)
+    feeds = [{"x": (rng.normal(size=(1, 3, 4, 5)) * 3 - 1).astype(np.float32)} for _ in range(4)]
+    q = quantize_graph(g, feeds, scheme=scheme)
+    program = assert_bit_exact(q, feeds).program
+    layer = next(lay for lay in program.layers if lay.name == "layer")
+    params = program.layer_params(layer)
+    assert int(params["rounding"][0]) == 1 and int(params["frac_bits"][0]) == 10
+
+
+def test_tflite_bilinear_rounding_must_agree_with_the_attribute():
+    g = Graph("tfl")
+    x = g.add_input("x", DType.FLOAT32, (1, 3, 4, 5))
+    op = g.add_op("Resize", [x], {"size": (1, 3, 7, 9), "mode": "linear", "rounding": "tflite_bilinear"},
+                  name="layer")
+    g.outputs = g.outputs_of(op)
+    feeds = [{"x": np.random.default_rng(0).normal(size=(1, 3, 4, 5)).astype(np.float32)}]
+    data = binary_of(quantize_graph(g, feeds))
+    with pytest.raises(BinaryFormatError, match="disagrees"):
+        Simulator(decode(_with_param(data, "rounding", [0])))
+    with pytest.raises(BinaryFormatError, match="allowed"):
+        Simulator(decode(_with_param(data, "rounding", [2])))
