@@ -46,8 +46,9 @@ from npuc.ir.tensor import Tensor
 
 log = logging.getLogger(__name__)
 
-#: op kinds whose ties are checked (two inputs, one integer output, a float op ONNX computes in float32)
-TIE_KINDS = ("Add", "Sub", "Mul")
+#: op kinds whose ties are checked (two inputs, one integer output, a float op ONNX computes in float32;
+#: and linear Resize, whose quarter-pixel weights put many results exactly on ties)
+TIE_KINDS = ("Add", "Sub", "Mul", "Resize")
 
 #: candidate offsets in output steps (0 first: no extra node unless strictly better)
 CANDIDATES = (0.0, 2.0 ** -3, 2.0 ** -5, 2.0 ** -7, 2.0 ** -9, 2.0 ** -11)
@@ -145,9 +146,54 @@ def mac_weight_scales(graph: Graph, op: Op, scales32: np.ndarray) -> np.ndarray:
     return out.reshape(np.shape(scales32))
 
 
+def _resize_tie_offset(graph: Graph, op: Op) -> float:
+    """tie_offset of a linear Resize: random input codes (4 planes of the layer's own size, all codes for
+    8-bit inputs spread over them) through npuc's integer kernel and through the float32 resize the QDQ
+    model asks for (npuc's float kernel: the same float32 coordinates as onnxruntime), per candidate eps."""
+    if op.attrs.get("mode") != "linear":
+        return 0.0
+    ins, outs = graph.inputs_of(op), graph.outputs_of(op)
+    if len(outs) != 1 or not _per_tensor(ins[0]) or not _per_tensor(outs[0]) or ins[0].rank < 2:
+        return 0.0
+    x, y = ins[0], outs[0]
+    h, w = x.shape[-2:]
+    oh, ow = y.shape[-2:]
+    info = np.iinfo(x.dtype.numpy)
+    rng = np.random.default_rng(0)
+    planes = max(4, -(-1024 // max(1, h * w)))
+    q = rng.integers(int(info.min), int(info.max) + 1, (planes, h, w)).astype(x.dtype.numpy)
+    try:
+        from npuc.backends.reference.integer_kernels import integer_kernel_for
+        from npuc.backends.reference.kernels import kernel_for
+        from npuc.quantization.op_params import derive_op_params
+        npuc = np.asarray(integer_kernel_for("Resize")(op, [q], derive_op_params(graph, op),
+                                                         [((planes, oh, ow), y.dtype.numpy)])[0], np.int64)
+        real = (q.astype(np.int64) - x.quant.zero_point[0]).astype(np.float32) * _float32_scale(x.quant.scale[0])
+        flat = Op(op.name, "Resize", {**op.attrs, "size": (planes, oh, ow)}, op.origin)
+        resized = np.asarray(kernel_for("Resize")(flat, [real])[0], np.float32)
+    except Exception as exc:  # noqa: BLE001 - an optimisation of the export, never a reason to fail it
+        log.debug("tie check of Resize '%s' skipped: %s", op.name, exc)
+        return 0.0
+    sy = _float32_scale(y.quant.scale[0])
+    out = np.iinfo(y.dtype.numpy)
+    counts = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for eps in CANDIDATES:
+            v = resized + np.float32(eps) * sy if eps else resized
+            codes = np.clip(np.rint(v / sy) + y.quant.zero_point[0], out.min, out.max).astype(np.int64)
+            counts.append(int(np.count_nonzero(codes != npuc)))
+    best = min(range(len(CANDIDATES)), key=lambda i: (counts[i], i))
+    if best:
+        log.debug("Resize '%s': %d of %d sampled outputs round differently in float32; tie offset %g steps "
+                  "leaves %d", op.name, counts[0], npuc.size, CANDIDATES[best], counts[best])
+    return float(np.float32(CANDIDATES[best]) * sy) if best else 0.0
+
+
 def tie_offset(graph: Graph, op: Op) -> float:
     """The offset (in real units, to add before the output's QuantizeLinear) that makes the QDQ
     model round `op`'s results like npuc; 0.0 when none is needed or the op is not checked."""
+    if op.kind == "Resize":
+        return _resize_tie_offset(graph, op)
     if op.kind not in TIE_KINDS or op.attrs.get("activation") is not None:
         return 0.0
     ins, outs = graph.inputs_of(op), graph.outputs_of(op)

@@ -203,8 +203,9 @@ def quantized_prelu(q: np.ndarray, zp_in: int, M_pos: int, n_pos: int, M_neg: np
 
 # ------------------------------------------------------- bilinear resize
 def resize_frac_bits(bits: int) -> int:
-    """Fractional bits F of the interpolation weights: ``bits + 2`` (10 for 8-bit inputs, TFLite's value)."""
-    return int(bits) + 2
+    """Fractional bits F of the interpolation weights: 22 for every input width (docs/numerics.md section 8:
+    the weights' error then stays below float32 noise for 8-bit inputs; TFLite's own mode uses 10)."""
+    return 22
 
 
 def linear_weights(frac: np.ndarray, frac_bits: int) -> np.ndarray:

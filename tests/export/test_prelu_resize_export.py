@@ -50,8 +50,12 @@ def test_qdq_export_matches_integer_kernels(mode, coords):
     kinds = {n.op_type for n in model.graph.node}
     assert {"PRelu", "Resize", "QuantizeLinear", "DequantizeLinear"} <= kinds and "Cast" not in kinds
     (out,) = q.outputs
+    differ = 0
     for f in feeds:
         ref = run_quantized(q, f, dequantize=False)[out.name].astype(np.int64)
         got = run_onnx(model, f)[out.name]
         codes = np.rint(got.astype(np.float64) / out.quant.scale[0]).astype(np.int64) + out.quant.zero_point[0]
         assert np.abs(codes - ref).max() <= 1
+        differ += int(np.count_nonzero(codes != ref))
+    # the resize's exact ties get a tie-break offset (export/rounding.py): what is left is rare
+    assert differ <= 0.005 * len(feeds) * out.size, f"{differ} outputs differ"

@@ -18,7 +18,7 @@ from npuc.backends.npu.sim.context import LayerContext, Step
 from npuc.backends.npu.sim.data_movement import prepare_gather
 
 #: largest fractional width: 2**(2F) * 2**17 stays far inside int64
-MAX_FRAC_BITS = 20
+MAX_FRAC_BITS = 22
 
 
 @njit(cache=True)

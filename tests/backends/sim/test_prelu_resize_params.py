@@ -51,7 +51,7 @@ def test_round_trip_keeps_the_parameters(kind):
         assert params["negative_multiplier"].shape == (1, 3, 1, 1)
         assert params["negative_sign"].reshape(-1).tolist() == [1, -1, 1]
     else:
-        assert int(params["frac_bits"][0]) == 10
+        assert int(params["frac_bits"][0]) == 22
         assert params["row_index"].shape == (2, 7) and params["col_weight"].shape == (9,)
 
 
@@ -68,18 +68,18 @@ def test_simulator_validates_prelu_parameters(name, value, message):
 @pytest.mark.parametrize("name, value, message", [
     ("row_index", [[0] * 7, [0, 1, 2, 3, 4, 5, 4]], r"row_index' has values in \[0, 5\]"),
     ("col_index", [[0] * 8, [0] * 8], r"expected \(2, 9\)"),
-    ("row_weight", [0, 1025, 0, 0, 0, 0, 0], "allowed"),
-    ("frac_bits", [40], "allowed"),
+    ("row_weight", [0, (1 << 22) + 1, 0, 0, 0, 0, 0], "allowed"),
+    ("frac_bits", [23], "allowed"),
 ])
 def test_simulator_validates_resize_parameters(name, value, message):
     with pytest.raises(BinaryFormatError, match=message):
         Simulator(decode(_with_param(_binary("Resize"), name, value)))
 
 
-def test_sixteen_bit_resize_uses_18_fractional_bits():
+def test_sixteen_bit_resize_uses_22_fractional_bits():
     program = decode(_binary("Resize", "a16_w16"))
     layer = next(lay for lay in program.layers if lay.name == "layer")
-    assert int(program.layer_params(layer)["frac_bits"][0]) == 18
+    assert int(program.layer_params(layer)["frac_bits"][0]) == 22
 
 
 @pytest.mark.parametrize("scheme", ["asymmetric", "symmetric"])
