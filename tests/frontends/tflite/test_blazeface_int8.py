@@ -333,8 +333,8 @@ def test_int8_keeps_20db_at_the_outputs(model, compiled):
 #: grid in the astronaut-calibrated fold is [-218, 3] while grace_hopper's logits reach -352: the grid
 #: alone gives 16.7 dB. On top of that the trunk's 8-bit activation noise (~80 grids) costs front's 1x1
 #: score head ~5 dB more (8-bit weights with 16-bit activations gave 32.8/31.5 dB in the earlier setup).
-#: The output grids of full_range and sparse alone give 33-49 dB: there the loss is the trunk's. What would help, untried
-#: here: MSE-chosen ranges for the output layers only (npuc's calibration has one method for all
+#: The output grids of full_range and sparse alone give 33-49 dB: there the loss is the trunk's. What
+#: would help, untried here: MSE-chosen ranges for the output layers only (npuc's calibration has one method for all
 #: layers; `calibration(output_layer*, method=mse)` is refused), or more calibration data with faces.
 #: Earlier, calibrated on views of grace_hopper and measured on it (a leak, figures higher than the folds'),
 #: tried on the detectors and not kept (front, back, sparse: min SNR on the portrait, before the clamp
