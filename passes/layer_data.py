@@ -52,14 +52,18 @@ def calibration_items(ctx: PassContext, graph: Graph, count: int | None, who: st
     if spec is None:
         raise NpucError(f"{who} needs calibration data: give --calib (ctx.options['calibration_data']) or put a "
                         f"CalibrationSet in ctx.state['calibration_set']")
-    if isinstance(spec, (list, tuple)) and spec and isinstance(spec[0], Mapping):
+    if isinstance(spec, (list, tuple)) and (not spec or isinstance(spec[0], Mapping)):
         items = [dict(f) for f in spec]  # already decoded feeds (tests, notebooks)
-        return items[:count] if count is not None else items
-    if not isinstance(spec, CalibrationSet):
-        pre = ctx.get("preprocessing") or ctx.options.get("preprocessing")
-        spec = open_calibration_set(spec, graph, pre)
-    chosen = spec.select(count, seed) if count is not None and count < len(spec) else spec
-    return [dict(f) for f in chosen]
+        items = items[:count] if count is not None else items
+    else:
+        if not isinstance(spec, CalibrationSet):
+            pre = ctx.get("preprocessing") or ctx.options.get("preprocessing")
+            spec = open_calibration_set(spec, graph, pre)
+        chosen = spec.select(count, seed) if count is not None and count < len(spec) else spec
+        items = [dict(f) for f in chosen]
+    if not items:
+        raise NpucError(f"{who}: the calibration set is empty")
+    return items
 
 
 def mac_layers(graph: Graph, layers: Sequence[str] = ()) -> list[Op]:
