@@ -163,6 +163,9 @@ def compile_model(req: CompileRequest) -> CompileResult:
         for path in overrides:
             apply_encodings(graph, path)
         calibrate_options = dict(pipeline.calibrate_options) if pipeline else {}
+        if pipeline and pipeline.calibration_layers:
+            calibrate_options["layer_methods"] = (tuple(calibrate_options.get("layer_methods", ()))
+                                                  + tuple(pipeline.calibration_layers))
         fixed = bool(graph.meta.get("fixed_encodings"))
         if req.calib is not None:
             _run(build_pipeline([("calibrate", calibrate_options)]), graph, ctx, req, "3-calibrate", records)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from npuc.calibration.statistics import LayerObserverConfig
 from npuc.errors import ScriptError
 from npuc.passes.base import Pass
 from npuc.quantization.config import QuantConfig
@@ -69,6 +70,8 @@ class PipelineSettings:
     normalizations: list[tuple[list[float], list[float], tuple[str, ...] | None]] = field(default_factory=list)
     float_passes: list[Pass] = field(default_factory=list)
     calibrate_options: dict[str, Any] = field(default_factory=dict)
+    #: per-layer calibration methods (`calibration(layers, method=...)`), in script order (later entries win)
+    calibration_layers: list[LayerObserverConfig] = field(default_factory=list)
     quantize_options: dict[str, Any] = field(default_factory=dict)
     quant_config: QuantConfig = field(default_factory=QuantConfig)
     post_passes: list[Pass] = field(default_factory=list)
@@ -106,10 +109,11 @@ def pipeline_settings(bound) -> PipelineSettings:
         elif name == "model_optimization_config":  # only the 'calibration' variant has an effect
             s.calibrate_options.update({k: v for k, v in settings.items() if k in ("batch_size", "calibset_size")})
         elif name == "calibration":
-            if layers is not None and d.args.get("layers") is not None:
-                s.notes.append(f"{_where(d)}: per-layer calibration methods are not supported; "
-                               f"'{settings.get('method', 'minmax')}' applies to every layer")
-            s.calibrate_options.update({k: v for k, v in settings.items() if k in ("method", "percentile", "per_channel")})
+            given = {k: v for k, v in settings.items() if k in ("method", "percentile", "per_channel")}
+            if d.args.get("layers") is None:  # the global setting (per-layer lines win over it, in any order)
+                s.calibrate_options.update(given)
+            elif layers:  # per-layer: these layers' output tensors (an empty selection was warned about)
+                s.calibration_layers.append(LayerObserverConfig(tuple(layers), source=_where(d), **given))
         elif name == "quantization_param":
             names = layers or ()
             if "precision_mode" in settings and settings["precision_mode"] is not None:

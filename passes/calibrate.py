@@ -12,17 +12,19 @@ Afterwards every observed activation has ``tensor.meta["observer"]`` (and
 ``tensor.meta["observer_per_channel"]`` with per_channel=True), and
 ``ctx.state["calibration"]`` holds a `CalibrationSummary`. Tensors with fixed
 encodings (overrides) are skipped: their encodings win and are left untouched.
+``layer_methods`` (the script's ``calibration(layers, method=...)``) give the
+output tensors of some layers another method than the pass's own.
 See `npuc.calibration.statistics` for why items run at batch 1.
 """
 from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from npuc.calibration.dataset import CalibrationSet, open_calibration_set
-from npuc.calibration.statistics import ObserverConfig, collect_statistics
+from npuc.calibration.statistics import LayerObserverConfig, ObserverConfig, collect_statistics
 from npuc.errors import CalibrationError
 from npuc.ir.graph import Graph
 from npuc.passes.base import Pass, PassContext, PassResult, option
@@ -47,6 +49,8 @@ class CalibrationSummary:
     tensors: int
     source: str
     seed: int | None
+    #: tensor name -> method ("mse", "percentile 99.9", ...) where a per-layer setting differs from `method`
+    layer_methods: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,18 @@ class Calibrate(Pass):
     batch_size: int = option(8, "items decoded together (loaded one batch ahead while the model runs)")
     calibset_size: int | None = option(None, "items to use (a seeded sample); none = the whole set")
     seed: int | None = option(0, "seed of the sample of calibset_size items; none = the first items")
+    layer_methods: tuple[LayerObserverConfig, ...] = option(
+        (), "per-layer methods (the script's calibration(layers, method=...)): these layers' output tensors "
+            "use their own method, percentile or per_channel; later entries win")
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.calibset_size is not None and self.calibset_size < 1:
             raise ValueError(f"calibset_size must be >= 1, got {self.calibset_size}")
+        if any(not isinstance(c, LayerObserverConfig) for c in self.layer_methods):
+            raise ValueError("layer_methods takes LayerObserverConfig entries; in a script write "
+                             "calibration(layers, method=...)")
 
     def check(self, graph: Graph, ctx: PassContext) -> list[str]:
         if _data_spec(ctx) is None:
@@ -82,13 +92,18 @@ class Calibrate(Pass):
         _check_inputs(calib, graph)
         items = ((ref.label(), feeds) for ref, feeds in calib.iter_items())
         with _progress(len(calib), f"calibrating ({self.method})") as advance:
-            collector = collect_statistics(graph, items, config, self.batch_size, advance)
+            collector = collect_statistics(graph, items, config, self.batch_size, advance, self.layer_methods)
         if collector.items == 0:
             raise CalibrationError(f"calibration set '{calib.source}' gave no items")
         attached = collector.attach(graph)
         ctx.set(SUMMARY_KEY, CalibrationSummary(
-            self.method, self.percentile, self.per_channel, collector.items, attached, calib.source, self.seed))
-        return PassResult(True, {"items": collector.items, "tensors": attached})
+            self.method, self.percentile, self.per_channel, collector.items, attached, calib.source, self.seed,
+            {name: c.describe() + (" per-channel" if c.per_channel else "")
+             for name, c in collector.tensor_configs.items()}))
+        stats = {"items": collector.items, "tensors": attached}
+        if collector.tensor_configs:
+            stats["per_layer_method_tensors"] = len(collector.tensor_configs)
+        return PassResult(True, stats)
 
 
 def _data_spec(ctx: PassContext) -> Any:

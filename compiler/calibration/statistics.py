@@ -26,6 +26,13 @@ the producer's integer kernel saturates at the bound exactly as the ReLU
 would (an asymmetric grid [0, hi] has zero point 0), so nothing is lost, and
 the ReLU's input and output get the same encoding. On MediaPipe's BlazeFace the
 add-then-ReLU tensors of the residual blocks use ~2x finer grids this way.
+
+Per-layer methods: `LayerObserverConfig` entries (the script's
+``calibration(layers, method=..., ...)``) give the output tensors of the layers
+they name another method / percentile / per_channel than the global
+`ObserverConfig`; `resolve_layer_configs` maps them to tensor names (later
+entries win, field by field; a field an entry does not set keeps the global
+value), and the collector builds each tensor's observer from its own config.
 """
 from __future__ import annotations
 
@@ -33,7 +40,7 @@ import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
@@ -75,6 +82,53 @@ class ObserverConfig:
 
     def make(self, axis: int | None = None) -> Observer:
         return make_observer(self.method, axis, self.percentile)
+
+    def describe(self) -> str:
+        return f"percentile {self.percentile:g}" if self.method == "percentile" else self.method
+
+
+@dataclass(frozen=True)
+class LayerObserverConfig:
+    """Another range algorithm for the output tensors of some layers; None fields keep the global setting."""
+
+    layers: tuple[str, ...]
+    method: str | None = None
+    percentile: float | None = None
+    per_channel: bool | None = None
+    #: where it was asked for ("model.alls:3"), for messages
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.method is not None and self.method not in METHODS:
+            raise CalibrationError(f"{self.source + ': ' if self.source else ''}unknown calibration method "
+                                   f"'{self.method}' (use one of {', '.join(METHODS)})")
+
+    def apply(self, base: ObserverConfig) -> ObserverConfig:
+        """`base` with the fields this entry sets replaced."""
+        changes = {k: v for k, v in (("method", self.method), ("percentile", self.percentile),
+                                     ("per_channel", self.per_channel)) if v is not None}
+        return replace(base, **changes) if changes else base
+
+
+def resolve_layer_configs(graph: Graph, config: ObserverConfig,
+                          layer_configs: Iterable[LayerObserverConfig]) -> dict[str, ObserverConfig]:
+    """Tensor name -> its observer config, for the output tensors of the layers the entries name (only those
+    whose config differs from `config`). A name is an op (its outputs) or a graph input tensor; names no
+    longer in the graph (removed by a float pass) are logged and skipped."""
+    out: dict[str, ObserverConfig] = {}
+    for entry in layer_configs:
+        for name in entry.layers:
+            if graph.has_op(name):
+                tensors = graph.outputs_of(graph.op(name))
+            elif graph.has_tensor(name):
+                tensors = [graph.tensor(name)]
+            else:
+                log.warning("%scalibration: layer '%s' is no longer in the graph; its method is not applied",
+                            entry.source + ": " if entry.source else "", name)
+                continue
+            for t in tensors:
+                out[t.name] = entry.apply(out.get(t.name, config))
+    return {name: c for name, c in out.items() if c != config}
 
 
 def observed_tensors(graph: Graph) -> list[Tensor]:
@@ -130,17 +184,24 @@ def _reader_clamp(graph: Graph, op, port: int) -> tuple[float | None, float | No
 class StatisticsCollector:
     """Observers for a graph's activations, keyed by tensor name."""
 
-    def __init__(self, graph: Graph, config: ObserverConfig) -> None:
+    def __init__(self, graph: Graph, config: ObserverConfig,
+                 layer_configs: Iterable[LayerObserverConfig] = ()) -> None:
         self.config = config
         self.tensors = observed_tensors(graph)
+        #: tensor name -> its own config, where a per-layer entry changes it (others use `config`)
+        self.tensor_configs = resolve_layer_configs(graph, config, layer_configs)
         #: clamps applied to a value before it is observed (its readers apply them first)
         self.bounds = consumer_bounds(graph, self.tensors) if config.reader_clamp else {}
-        self.observers: dict[str, Observer] = {t.name: config.make() for t in self.tensors}
-        self.per_channel: dict[str, Observer] = {}
-        if config.per_channel:
-            self.per_channel = {t.name: config.make(CHANNEL_AXIS) for t in self.tensors if t.rank >= 2}
+        self.observers: dict[str, Observer] = {t.name: self.config_of(t.name).make() for t in self.tensors}
+        self.per_channel: dict[str, Observer] = {
+            t.name: self.config_of(t.name).make(CHANNEL_AXIS) for t in self.tensors
+            if t.rank >= 2 and self.config_of(t.name).per_channel}
         self.items = 0
         self._current = "<item>"
+
+    def config_of(self, name: str) -> ObserverConfig:
+        """The observer config of tensor `name` (its per-layer one, else the global one)."""
+        return self.tensor_configs.get(name, self.config)
 
     # -------------------------------------------------------------- observing
     def on_tensor(self, tensor: Tensor, value: np.ndarray) -> None:
@@ -167,7 +228,8 @@ class StatisticsCollector:
 
     def merge(self, other: "StatisticsCollector") -> "StatisticsCollector":
         """Fold another collector of the same graph and config into this one; returns self."""
-        if other.config != self.config or set(other.observers) != set(self.observers):
+        if (other.config != self.config or other.tensor_configs != self.tensor_configs
+                or set(other.observers) != set(self.observers)):
             raise CalibrationError("cannot merge calibration statistics of different graphs or settings")
         for name, obs in other.observers.items():
             self.observers[name].merge(obs)
@@ -221,14 +283,16 @@ def collect_statistics(
     config: ObserverConfig,
     batch_size: int = 8,
     on_progress: Callable[[int], None] | None = None,
+    layer_configs: Iterable[LayerObserverConfig] = (),
 ) -> StatisticsCollector:
     """Observe every activation of `graph` over (label, feeds) items; returns the collector (not yet attached).
 
-    on_progress(n) is called after each batch with the number of items it held.
+    on_progress(n) is called after each batch with the number of items it held. `layer_configs` give some
+    layers' output tensors another method (see the module docstring).
     """
     from npuc.backends.reference.executor import Executor
 
-    collector = StatisticsCollector(graph, config)
+    collector = StatisticsCollector(graph, config, layer_configs)
     executor = Executor(graph)
     t0 = time.perf_counter()
     for batch in prefetched(items, batch_size):
@@ -240,6 +304,8 @@ def collect_statistics(
             del feeds
         if on_progress is not None:
             on_progress(done)
-    log.info("calibration: %d item(s), %d tensor(s) observed (%s) in %.2f s", collector.items,
-             len(collector.observers), config.method, time.perf_counter() - t0)
+    log.info("calibration: %d item(s), %d tensor(s) observed (%s%s) in %.2f s", collector.items,
+             len(collector.observers), config.method,
+             f"; {len(collector.tensor_configs)} with a per-layer method" if collector.tensor_configs else "",
+             time.perf_counter() - t0)
     return collector

@@ -262,7 +262,8 @@ QUANTIZATION_PARAM = ScriptCommand(
 
 CALIBRATION = ScriptCommand(
     "calibration",
-    params=(_layers_param("layers whose range algorithm this sets; all layers when omitted"),),
+    params=(_layers_param("layers whose output ranges use this algorithm (a line with layers wins over one "
+                          "without, in any order; later lines win per layer); all layers when omitted"),),
     options=(
         Param("method", enum(*CALIBRATION_METHODS), "minmax", "range algorithm: minmax (true min/max), percentile, mse (enhanced, may clip tails), kl (entropy)"),
         Param("percentile", float_in(0, 100, min_exclusive=True), 99.99, "for method=percentile: the percentile kept"),
