@@ -12,6 +12,7 @@ portraits (total signal power / total noise power) >= 20 dB. Per-photo figures a
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -167,7 +168,7 @@ def compiled(tmp_path_factory):
             (tmp / "calib").mkdir()
             for i, img in enumerate(_calib_images(_input_kind(model), other)):
                 img.save(tmp / "calib" / f"item_{i}.png")
-            cache[key] = _compile(model, tmp / "calib", tmp, RECIPES[CHOSEN.get(key, "plain")])
+            cache[key] = _compile(model, tmp / "calib", tmp, _recipe_text(model, CHOSEN.get(key, "plain")))
         return cache[key]
 
     return get
@@ -182,6 +183,52 @@ EQUALIZE = "noise_aware_equalization()\nstream_equalization()\n"
 DETECTOR_SCRIPT = PERCENTILE + EQUALIZE
 #: the candidates, simplest first: the equalized recipe's two independent parts, alone and together
 RECIPES = {"plain": "", "percentile": PERCENTILE, "equalized_minmax": EQUALIZE, "equalized": DETECTOR_SCRIPT}
+#: per-layer ranges on the output heads only (HEADS: the layers `_head_layers` lists, as a selector): MSE-chosen
+#: ranges there, so a few calibration items' extreme logits need not set the output grids; the rest keeps the
+#: recipe's global method. Candidates for the detectors only, after the four above.
+MSE_HEADS = "calibration(HEADS, method=mse)\n"
+KL_HEADS = "calibration(HEADS, method=kl)\n"
+P999_HEADS = "calibration(HEADS, method=percentile, percentile=99.9)\n"
+HEAD_RECIPES = {"mse_heads": MSE_HEADS, "percentile_mse_heads": PERCENTILE + MSE_HEADS,
+                "equalized_mse_heads": DETECTOR_SCRIPT + MSE_HEADS,
+                # added after the three above gave within 0.1 dB of their base recipes on the calibration sets
+                "kl_heads": KL_HEADS, "equalized_kl_heads": DETECTOR_SCRIPT + KL_HEADS,
+                "p99.9_heads": P999_HEADS, "equalized_p99.9_heads": DETECTOR_SCRIPT + P999_HEADS}
+
+
+def _candidates(model: Path) -> dict[str, str]:
+    return {**RECIPES, **HEAD_RECIPES} if _is_detector(model) else RECIPES
+
+
+@functools.cache
+def _head_layers(model: Path) -> tuple[str, ...]:
+    """The output heads of `model` (as the compiler names its layers after cleanup): every op from a graph
+    output back through its producers to the trunk (a Relu or Add, or a layer read by more than one layer:
+    not included)."""
+    from npuc.frontends import load_model
+    from npuc.passes.base import PassContext
+    from npuc.passes.manager import PassManager, default_pipeline
+
+    graph = load_model(str(model))
+    PassManager(default_pipeline()).run(graph, PassContext())
+    heads: set[str] = set()
+    todo = [graph.producer(t) for t in graph.outputs]
+    while todo:
+        op = todo.pop()
+        if (op is None or op.name in heads or op.kind in ("Relu", "Add")
+                or any(len(graph.consumers(t)) > 1 for t in graph.outputs_of(op))):
+            continue
+        heads.add(op.name)
+        todo += [graph.producer(t) for t in graph.inputs_of(op) if t is not None and not t.is_const]
+    return tuple(op.name for op in graph.ops() if op.name in heads)
+
+
+def _recipe_text(model: Path, recipe: str) -> str:
+    text = _candidates(model)[recipe]
+    if "HEADS" in text:
+        text = text.replace("HEADS", "[" + ", ".join(f'"{n}"' for n in _head_layers(model)) + "]")
+    return text
+
 
 #: The recipe of each (model, evaluated portrait), chosen by select_recipe() on that fold's calibration set
 #: alone (the evaluation photo plays no part): 2-fold cross-validation inside the calibration set (compile
@@ -192,19 +239,37 @@ RECIPES = {"plain": "", "percentile": PERCENTILE, "equalized_minmax": EQUALIZE, 
 #: equalized, grace_hopper fold then astronaut fold:
 #:   front, short_range   9.62 / 9.81 / 9.33 / 7.49 -> percentile     10.85 / 10.59 / 7.74 / 8.35 -> plain
 #:   back                 3.61 / 3.67 / 11.06 / 12.45 -> equalized     4.80 / 4.31 / 8.27 / 9.39 -> equalized
-#:   full_range           17.67 / 17.74 / 14.84 / 15.86 -> percentile  16.97 / 18.25 / 15.59 / 15.89 -> percentile
+#:   full_range           17.67 / 17.74 / 14.84 / 15.86 -> plain       16.97 / 18.25 / 15.59 / 15.89 -> percentile
 #:   full_range_sparse    14.70 / 16.05 / 13.60 / 13.92 -> percentile  14.70 / 15.30 / 15.94 / 16.04
 #:                                                                                  -> equalized_minmax
 #:   face_landmark        22.91 / 22.85 / 20.35 / 20.06 -> plain       18.41 / 18.10 / 16.43 / 16.91 -> plain
 #:   iris_landmark        36.28 / 36.77 / 36.52 / 36.28 -> percentile  30.77 / 30.37 / 30.66 / 29.18 -> plain
+#: The detectors' head candidates (HEAD_RECIPES, same folds): mse_heads / percentile_mse_heads /
+#: equalized_mse_heads / kl_heads / equalized_kl_heads / p99.9_heads / equalized_p99.9_heads:
+#:   front        grace_hopper  9.63 / 9.81 / 7.50 / 9.69 / 7.49 / 9.62 / 7.49
+#:                astronaut    10.82 / 10.56 / 8.34 / 7.89 / 7.15 / 10.50 / 8.31
+#:   back         grace_hopper  3.66 / 3.72 / 12.40 / 3.11 / 8.58 / 3.12 / 8.55
+#:                astronaut     4.86 / 4.38 / 9.36 / 3.93 / 7.46 / 3.93 / 7.45
+#:   full_range   grace_hopper 17.67 / 17.74 / 15.86 / 17.68 / 15.86 / 17.62 / 15.83
+#:                astronaut    16.90 / 18.16 / 15.85 / 16.97 / 15.90 / 16.73 / 15.75
+#:   sparse       grace_hopper 14.63 / 16.04 / 13.87 / 11.84 / 11.71 / 12.67 / 12.42
+#:                astronaut    14.72 / 15.31 / 16.04 / 10.92 / 11.67 / 13.17 / 14.15
+#: None is chosen: MSE ranges on the heads stay within 0.1 dB of the same recipe without them (MSE over the
+#: calibration items' own logits keeps their extremes: they are many values, not a few), KL and
+#: percentile 99.9 clip logits the held-out items do reach (up to 4 dB lost). The choices did not change; the
+#: rerun of the detectors (deterministic: the first four candidates gave the figures above again) puts
+#: full_range's grace_hopper fold on plain, which the rule always gave (17.67 is within 0.1 dB of 17.74;
+#: "percentile" was recorded here before).
 #: (The first selection had two candidates, plain and equalized; the two parts alone were added before
-#: the figures with them were measured on the portraits.)
+#: the figures with them were measured on the portraits. The head candidates were added after per-layer
+#: calibration methods existed, kl and p99.9 after the mse ones gave nothing on the calibration sets; none
+#: was measured on the portraits before the selection.)
 _FRONT = {"grace_hopper": "percentile", "astronaut": "plain"}
 CHOSEN = {**{(m, p): r for m in ("face_detection_front.tflite", "face_detection_short_range.tflite")
              for p, r in _FRONT.items()},
           ("face_detection_back.tflite", "grace_hopper"): "equalized",
           ("face_detection_back.tflite", "astronaut"): "equalized",
-          ("face_detection_full_range.tflite", "grace_hopper"): "percentile",
+          ("face_detection_full_range.tflite", "grace_hopper"): "plain",
           ("face_detection_full_range.tflite", "astronaut"): "percentile",
           ("face_detection_full_range_sparse.tflite", "grace_hopper"): "percentile",
           ("face_detection_full_range_sparse.tflite", "astronaut"): "equalized_minmax",
@@ -265,7 +330,9 @@ def select_recipe(model: Path, evaluated: Portrait, tmp: Path) -> tuple[str, dic
     items = _calib_images(_input_kind(model), other)
     halves = (items[0::2], items[1::2])
     held_out: dict[str, dict[str, float]] = {}
-    for recipe, extra in RECIPES.items():
+    candidates = _candidates(model)
+    for recipe in candidates:
+        extra = _recipe_text(model, recipe)
         total: dict[str, list[float]] = {}
         for k in (0, 1):
             folder = tmp / f"{model.stem}_{evaluated.name}_{recipe}_{k}"
@@ -280,7 +347,7 @@ def select_recipe(model: Path, evaluated: Portrait, tmp: Path) -> tuple[str, dic
         held_out[recipe] = {name: _db(*v) for name, v in total.items()}
     worst = {recipe: min(snrs.values()) for recipe, snrs in held_out.items()}
     top = max(worst.values())
-    return next(r for r in RECIPES if worst[r] >= top - 0.1), held_out
+    return next(r for r in candidates if worst[r] >= top - 0.1), held_out
 
 
 @pytest.mark.slow
@@ -309,7 +376,7 @@ def test_int8_keeps_20db_at_the_outputs(model, compiled):
 #: calibrated without it), with the CHOSEN recipes (what the test runs; recipes per fold in brackets):
 #:   front, short_range [percentile/plain]      reg 17.1 (19.0/15.3)   cls 14.7 (15.1/11.9)
 #:   back [equalized/equalized]                 reg 17.4 (17.1/17.7)   cls 16.8 (17.7/7.5)
-#:   full_range [percentile/percentile]         reg 25.0 (27.0/22.8)   cls 28.2 (28.4/28.0)
+#:   full_range [plain/percentile]              reg 24.5 (25.8/22.8)   cls 28.1 (28.2/28.0)
 #:   full_range_sparse [percentile/eq._minmax]  reg 17.2 (17.1/17.3)   cls 20.4 (20.4/20.5)
 #:   face_landmark [plain/plain]                44.9 (46.2/43.9) / 31.2 (33.9/29.5)
 #:   iris_landmark [percentile/plain]           42.6 (42.8/42.3) / 28.8 (26.3/36.5)
@@ -333,9 +400,10 @@ def test_int8_keeps_20db_at_the_outputs(model, compiled):
 #: grid in the astronaut-calibrated fold is [-218, 3] while grace_hopper's logits reach -352: the grid
 #: alone gives 16.7 dB. On top of that the trunk's 8-bit activation noise (~80 grids) costs front's 1x1
 #: score head ~5 dB more (8-bit weights with 16-bit activations gave 32.8/31.5 dB in the earlier setup).
-#: The output grids of full_range and sparse alone give 33-49 dB: there the loss is the trunk's. What
-#: would help, untried here: MSE-chosen ranges for the output layers only (npuc's calibration has one method for all
-#: layers; `calibration(output_layer*, method=mse)` is refused), or more calibration data with faces.
+#: The output grids of full_range and sparse alone give 33-49 dB: there the loss is the trunk's. Range
+#: methods for the output heads only (`calibration(heads, method=mse|kl|percentile)`, HEAD_RECIPES) do not
+#: help on the calibration sets (figures above): the grids come from the calibration photos' own logits,
+#: and the portraits' logits differ from them. Untried: more calibration data with faces, 16-bit heads.
 #: Earlier, calibrated on views of grace_hopper and measured on it (a leak, figures higher than the folds'),
 #: tried on the detectors and not kept (front, back, sparse: min SNR on the portrait, before the clamp
 #: unless said): activation-aware CLE on every pair 11.7, 8.8, 11.8 (regressors up, logits down 6 dB);
@@ -363,7 +431,7 @@ INT8_LOSS = {
 }
 #: per model, a floor 3 dB under the measured pooled minimum: a regression below it is a bug
 MEASURED_DB = {"face_detection_front": 14.7, "face_detection_short_range": 14.7, "face_detection_back": 16.8,
-               "face_detection_full_range": 25.0, "face_detection_full_range_sparse": 17.2,
+               "face_detection_full_range": 24.5, "face_detection_full_range_sparse": 17.2,
                "face_landmark": 31.2, "iris_landmark": 28.8}
 
 
