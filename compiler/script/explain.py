@@ -86,8 +86,29 @@ def explain_rows(bound: BoundScript) -> list[ExplainRow]:
         else:
             scope, layers = "model", ()
         note = f"runs pass {d.pass_name}" if d.effect == "pass" and d.pass_name else ""
+        if d.name == "calibration":
+            note = _calibration_note(bound, d, scope, tuple(layers))
         rows.append(ExplainRow(d.line, text, d.effect, scope, tuple(layers), settings, note))
     return rows
+
+
+def _calibration_note(bound: BoundScript, d: BoundDirective, scope: str, layers: tuple[str, ...]) -> str:
+    """What a calibration line really sets: per-layer lines win over all-layers lines, and only where the
+    layer's output has a range of its own (a pass-through layer takes its input's encoding)."""
+    if scope == "all layers":
+        per_layer = any(o.name == "calibration" and o.layers and o.selected() for o in bound.directives)
+        return "all layers but those set per layer" if per_layer else ""
+    if scope != "layers" or not layers:
+        return ""
+    from npuc.quantization.op_params import PASS_THROUGH_KINDS
+
+    kinds = {l.name: l.kind for l in bound.layers or ()}
+    through = [n for n in layers if kinds.get(n) in PASS_THROUGH_KINDS]
+    note = "these layers' output ranges; wins over lines without layers"
+    if through:
+        note += (f"; {len(through)} pass-through layer(s) ({', '.join(through[:3])}"
+                 f"{', …' if len(through) > 3 else ''}) take their input's range instead")
+    return note
 
 
 def layer_rows(bound: BoundScript) -> list[LayerRow]:

@@ -126,3 +126,9 @@ def test_script_check_explains_the_per_layer_lines():
     assert rows[1].scope == "layers" and rows[1].layers == ("relu", "pool")
     assert rows[1].settings == {"method": "mse"}
     assert {r.name: r.settings for r in layer_rows(bound)} == {"relu": {"method": "mse"}, "pool": {"method": "mse"}}
+    assert rows[0].note == "all layers but those set per layer"
+    assert rows[1].note == "these layers' output ranges; wins over lines without layers"
+    g.add_op("Reshape", [g.outputs[0]], {"shape": (1, 4)}, name="flat")
+    g.outputs = list(g.outputs_of(g.op("flat")))
+    row = explain_rows(bound_script("calibration({flat}, method=mse)\n", g))[0]
+    assert "1 pass-through layer(s) (flat) take their input's range instead" in row.note
