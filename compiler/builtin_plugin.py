@@ -19,6 +19,7 @@ BUILTIN_PASS_MODULES = (
     "fold_batchnorm",
     "recognize_activations",
     "fuse_activations",
+    "fuse_scale",
     "fuse_bias",
     "prune_tail",
     "prune_outputs",

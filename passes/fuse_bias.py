@@ -1,4 +1,4 @@
-"""fuse_bias: a per-channel constant Add after Conv/ConvTranspose/Gemm becomes the layer's bias;
+"""fuse_bias: a per-channel or scalar constant Add after Conv/ConvTranspose/Gemm becomes the layer's bias;
 MatMul by a constant matrix becomes a Gemm first.
 
 Exporters write fully connected layers as ``Add(MatMul(x, W), b)`` and some
@@ -21,7 +21,8 @@ from npuc.passes.rewrite import absorb_consumer, merge_origins, sole_reader
 
 
 def _bias_vector(graph: Graph, layer: Op) -> tuple[Op, np.ndarray] | None:
-    """The Add reading only the layer's output with a constant that varies along axis 1 only, and its values."""
+    """The Add reading only the layer's output with a constant that is a scalar or varies along axis 1 only,
+    and its values, one per output channel (a scalar is broadcast to every channel)."""
     out = graph.outputs_of(layer)[0]
     add = sole_reader(graph, out)
     if add is None or add.kind != "Add":
@@ -34,6 +35,8 @@ def _bias_vector(graph: Graph, layer: Op) -> tuple[Op, np.ndarray] | None:
     spatial = (1,) * (out.rank - 2)
     if graph.outputs_of(add)[0].shape != out.shape:
         return None
+    if other.size == 1 and other.rank <= out.rank:  # shape (), (1,), (1, 1, 1, 1): the same bias on every channel
+        return add, np.full(m, float(np.asarray(other.data).reshape(-1)[0]), np.float64)
     if other.shape not in ((m,) if out.rank == 2 else (), (1, m) + spatial, (m,) + spatial):
         return None
     return add, np.asarray(other.data, np.float64).reshape(m)
@@ -41,7 +44,7 @@ def _bias_vector(graph: Graph, layer: Op) -> tuple[Op, np.ndarray] | None:
 
 @dataclass(frozen=True)
 class FuseBias(Pass):
-    """Absorb per-channel constant Adds into Conv/ConvTranspose/Gemm biases; MatMul(x, constant W) -> Gemm."""
+    """Absorb per-channel or scalar constant Adds into Conv/ConvTranspose/Gemm biases; MatMul(x, constant W) -> Gemm."""
 
     name: ClassVar[str] = "fuse_bias"
 
@@ -70,6 +73,9 @@ class FuseBias(Pass):
             old = np.asarray(ins[2].data, np.float64) if has_bias else np.zeros_like(vec)
             bias = graph.add_const(f"{op.name}.bias", (old + vec).astype(out.dtype.numpy), dtype=out.dtype)
             graph.set_input(op, 2, bias)
+            bn = out.meta.get("batchnorm")
+            if bn is not None:  # fold_batchnorm's record of the output's distribution: shifted by the bias
+                out.meta["batchnorm"] = {"beta": np.asarray(bn["beta"], np.float64) + vec, "gamma": bn["gamma"]}
             op.origin = merge_origins(op, add)
             absorb_consumer(graph, out, add)
             biases += 1

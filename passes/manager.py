@@ -30,6 +30,7 @@ DEFAULT_CLEANUP: tuple[str, ...] = (
     "remove_identity",
     "fold_batchnorm",
     "recognize_activations",
+    "fuse_scale",
     "fuse_bias",
     "fuse_activations",
     "fold_constants",

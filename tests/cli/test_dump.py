@@ -53,11 +53,12 @@ def test_dump_dir_time_passes_print_after(tiny, tmp_path, capsys):
     cap = capsys.readouterr()
     names = sorted(p.name for p in d.iterdir())
     assert names == ["00-input.npuir", "01-fold_constants.npuir", "02-remove_identity.npuir",
-                     "03-fold_batchnorm.npuir", "04-recognize_activations.npuir", "05-fuse_bias.npuir",
-                     "06-fuse_activations.npuir", "07-fold_constants.npuir", "08-eliminate_dead_code.npuir"]
+                     "03-fold_batchnorm.npuir", "04-recognize_activations.npuir", "05-fuse_scale.npuir",
+                     "06-fuse_bias.npuir", "07-fuse_activations.npuir", "08-fold_constants.npuir",
+                     "09-eliminate_dead_code.npuir"]
     assert "BatchNormalization(" in (d / "00-input.npuir").read_text()
     assert "pass timing" in cap.err and "fold_batchnorm" in cap.err and "folded=1" in cap.err
-    assert "IR after fuse_activations (pass 6)" in cap.err
+    assert "IR after fuse_activations (pass 7)" in cap.err
     assert cap.out.startswith("graph")
 
 
