@@ -1,4 +1,4 @@
-"""Small float graphs and helpers shared by the accuracy-recovery pass tests (CLE, bias correction, AdaRound)."""
+"""Small float graphs and helpers shared by the accuracy-recovery pass tests (CLE, equalization, bias correction, AdaRound)."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,3 +49,23 @@ def outputs(graph: Graph, items, quantized: bool = False) -> np.ndarray:
 
     run = run_quantized if quantized else run_graph
     return np.concatenate([run(graph, f)[graph.outputs[0].name] for f in items])
+
+
+def wide_channel_block(seed: int = 0) -> Graph:
+    """BlazeBlock-like: conv(relu) -> depthwise conv (no activation) -> 1x1 conv (no activation), the output.
+    The depthwise output channel 3 is ~100x wider than the others through its bias (a weight-range CLE
+    does not see it), and pw reads it with 100x smaller weights, so every channel matters at the output
+    (as for the outlier channels of trained networks)."""
+    rng = np.random.default_rng(seed)
+    g = Graph("wide")
+    x = g.add_input("x", F32, (1, 4, 12, 12))
+    y = conv(g, x, 8, 1, rng, act="relu", name="c1")
+    y = conv(g, y, 8, 3, rng, group=8, pads=1, name="dw")
+    b = np.array(g.inputs_of(g.op("dw"))[2].data)
+    b[3] = -150.0
+    g.set_input(g.op("dw"), 2, g.add_const("dw_b_wide", b.astype(np.float32)))
+    g.outputs = [conv(g, y, 6, 1, rng, name="pw")]
+    w2 = np.array(g.inputs_of(g.op("pw"))[1].data)
+    w2[:, 3] /= 100.0
+    g.set_input(g.op("pw"), 1, g.add_const("pw_narrow", w2.astype(np.float32)))
+    return g

@@ -11,7 +11,7 @@ from npuc.backends.reference.emulation import quantize_for_emulation, run_float_
 from npuc.frontends.onnx import load_onnx
 from npuc.passes.base import PassContext
 from npuc.passes.cross_layer_equalization import CrossLayerEqualization, find_pairs
-from accuracy_graphs import chain, conv, feeds, outputs, snr_db, F32
+from accuracy_graphs import chain, conv, feeds, outputs, snr_db, wide_channel_block, F32
 from pass_testing import apply, assert_preserves
 from npuc_testing import ppocr_model
 
@@ -272,28 +272,6 @@ def test_per_tensor_int8_snr_improves_on_mobilenet_v2_relu6_model():
 
 
 # ------------------------------------------------------------------ activation-aware ranges
-def _wide_channel_block(seed: int = 0):
-    """BlazeBlock-like: conv(relu) -> depthwise conv (no activation) -> 1x1 conv (no activation), the output.
-    The depthwise output channel 3 is ~100x wider than the others through its bias (a weight-range CLE
-    does not see it), and pw reads it with 100x smaller weights, so every channel matters at the output
-    (as for the outlier channels of trained networks)."""
-    from npuc.ir.graph import Graph
-
-    rng = np.random.default_rng(seed)
-    g = Graph("wide")
-    x = g.add_input("x", F32, (1, 4, 12, 12))
-    y = conv(g, x, 8, 1, rng, act="relu", name="c1")
-    y = conv(g, y, 8, 3, rng, group=8, pads=1, name="dw")
-    b = np.array(g.inputs_of(g.op("dw"))[2].data)
-    b[3] = -150.0
-    g.set_input(g.op("dw"), 2, g.add_const("dw_b_wide", b.astype(np.float32)))
-    g.outputs = [conv(g, y, 6, 1, rng, name="pw")]
-    w2 = np.array(g.inputs_of(g.op("pw"))[1].data)
-    w2[:, 3] /= 100.0
-    g.set_input(g.op("pw"), 1, g.add_const("pw_narrow", w2.astype(np.float32)))
-    return g
-
-
 def _channel_ranges(graph, tensor: str, items) -> np.ndarray:
     from npuc.backends.reference.executor import Executor
 
@@ -306,11 +284,11 @@ def test_activation_ranges_need_calibration_data():
     from npuc.errors import NpucError
 
     with pytest.raises(NpucError, match="calibration data"):
-        apply(_wide_channel_block(), CrossLayerEqualization(ranges="activations"))
+        apply(wide_channel_block(), CrossLayerEqualization(ranges="activations"))
 
 
 def test_activation_aware_float_unchanged_and_ranges_more_equal():
-    g = _wide_channel_block()
+    g = wide_channel_block()
     items = feeds(g, 8, seed=2)
     dw_out = g.outputs_of(g.op("dw"))[0].name
     before = _channel_ranges(g, dw_out, items)
@@ -328,7 +306,7 @@ def test_activation_aware_float_unchanged_and_ranges_more_equal():
 
 
 def test_activation_aware_int8_snr_improves():
-    g = _wide_channel_block()
+    g = wide_channel_block()
     items = feeds(g, 12, seed=4)
     calib, test = items[:8], items[8:]
     ref = outputs(g, test)

@@ -6,29 +6,10 @@ import pytest
 
 from npuc.backends.reference.emulation import quantize_for_emulation
 from npuc.errors import NpucError
-from npuc.ir.graph import Graph
 from npuc.passes.base import PassContext
 from npuc.passes.noise_aware_equalization import NoiseAwareEqualization, best_scales, modelled_noise
-from accuracy_graphs import conv, feeds, outputs, snr_db, F32
+from accuracy_graphs import feeds, outputs, snr_db, wide_channel_block
 from pass_testing import apply
-
-
-def _wide_channel_block(seed: int = 0) -> Graph:
-    """conv(relu) -> depthwise (no activation) -> 1x1 conv, the output; dw channel 3 ~100x wider than the
-    others (its bias), and read by pw with 100x smaller weights, so every channel matters at the output."""
-    rng = np.random.default_rng(seed)
-    g = Graph("wide")
-    x = g.add_input("x", F32, (1, 4, 12, 12))
-    y = conv(g, x, 8, 1, rng, act="relu", name="c1")
-    y = conv(g, y, 8, 3, rng, group=8, pads=1, name="dw")
-    b = np.array(g.inputs_of(g.op("dw"))[2].data)
-    b[3] = -150.0
-    g.set_input(g.op("dw"), 2, g.add_const("dw_b_wide", b.astype(np.float32)))
-    g.outputs = [conv(g, y, 6, 1, rng, name="pw")]
-    w2 = np.array(g.inputs_of(g.op("pw"))[1].data)
-    w2[:, 3] /= 100.0
-    g.set_input(g.op("pw"), 1, g.add_const("pw_narrow", w2.astype(np.float32)))
-    return g
 
 
 def _ctx(items) -> PassContext:
@@ -39,11 +20,11 @@ def _ctx(items) -> PassContext:
 
 def test_needs_calibration_data():
     with pytest.raises(NpucError, match="calibration data"):
-        apply(_wide_channel_block(), NoiseAwareEqualization())
+        apply(wide_channel_block(), NoiseAwareEqualization())
 
 
 def test_float_outputs_unchanged_and_the_wide_channel_shrinks():
-    g = _wide_channel_block()
+    g = wide_channel_block()
     items = feeds(g, 8, seed=2)
     ref = outputs(g, items)
     res = apply(g, NoiseAwareEqualization(), _ctx(items))
@@ -54,7 +35,7 @@ def test_float_outputs_unchanged_and_the_wide_channel_shrinks():
 
 
 def test_int8_snr_improves_on_held_out_items():
-    g = _wide_channel_block()
+    g = wide_channel_block()
     items = feeds(g, 12, seed=4)
     calib, test = items[:8], items[8:]
     ref = outputs(g, test)
