@@ -7,16 +7,21 @@ from npuc.passes.fuse_activations import FuseActivations
 from pass_testing import F32, apply, assert_preserves, kinds
 
 
-def _conv_act(act, attrs=None, kind="Conv"):
-    rng = np.random.default_rng(0)
-    g = Graph("fuse")
+def _mac(g: Graph, kind: str, seed: int):
+    """A Conv / Gemm / MatMul named "conv" with a random constant weight, on a new graph input."""
+    rng = np.random.default_rng(seed)
     if kind == "Conv":
         x = g.add_input("x", F32, (1, 3, 5, 5))
         w = g.add_const("w", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
     else:
         x = g.add_input("x", F32, (2, 3))
         w = g.add_const("w", rng.standard_normal((4, 3) if kind == "Gemm" else (3, 4)).astype(np.float32))
-    conv = g.add_op(kind, [x, w], name="conv")
+    return g.add_op(kind, [x, w], name="conv")
+
+
+def _conv_act(act, attrs=None, kind="Conv"):
+    g = Graph("fuse")
+    conv = _mac(g, kind, 0)
     a = g.add_op(act, [g.outputs_of(conv)[0]], attrs, name="act")
     g.outputs = [g.outputs_of(a)[0]]
     return g
@@ -51,15 +56,8 @@ def test_no_fuse_with_second_reader_or_one_sided_clip():
 
 
 def _min_max_chain(kind: str, lo, hi, order=("Max", "Min"), swap: bool = False):
-    rng = np.random.default_rng(1)
     g = Graph("minmax")
-    if kind == "Conv":
-        x = g.add_input("x", F32, (1, 3, 5, 5))
-        w = g.add_const("w", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
-    else:
-        x = g.add_input("x", F32, (2, 3))
-        w = g.add_const("w", rng.standard_normal((4, 3) if kind == "Gemm" else (3, 4)).astype(np.float32))
-    t = g.outputs_of(g.add_op(kind, [x, w], name="conv"))[0]
+    t = g.outputs_of(_mac(g, kind, 1))[0]
     for i, op_kind in enumerate(order):
         c = g.add_const(f"c{i}", np.asarray(lo if op_kind == "Max" else hi, np.float32))
         t = g.outputs_of(g.add_op(op_kind, [c, t] if swap else [t, c], name=f"act{i}"))[0]
