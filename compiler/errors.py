@@ -51,3 +51,16 @@ class PluginError(NpucError):
 
 class ExecutionError(NpucError):
     """Running a graph failed: bad feeds, an op kind without a kernel, or a kernel error (names the op)."""
+
+
+def fed_array(feeds, name: str, shape: tuple[int, ...], expected: str):
+    """The array fed for input `name` as numpy, checked against the model's `shape`: an ExecutionError
+    naming the input when it is missing or of another shape (`expected` describes its type and shape)."""
+    import numpy as np
+
+    if name not in feeds:
+        raise ExecutionError(f"no value fed for input '{name}' (expected {expected})")
+    arr = np.asarray(feeds[name])
+    if tuple(arr.shape) != tuple(shape):
+        raise ExecutionError(f"input '{name}' has shape {arr.shape}, the model expects {tuple(shape)}")
+    return arr

@@ -15,7 +15,7 @@ import numpy as np
 from npuc.backends.reference.executor import OnTensor, ops_feeding
 from npuc.backends.reference.integer_kernels import integer_kernel_for
 from npuc.backends.reference.integer_kernels.float16 import run_float16
-from npuc.errors import ExecutionError, NpucError
+from npuc.errors import ExecutionError, NpucError, fed_array
 from npuc.ir.graph import Graph
 from npuc.ir.op import Op
 from npuc.ir.tensor import Tensor
@@ -55,11 +55,7 @@ class QuantizedExecutor:
         wanted = [g.tensor(n) for n in outputs] if outputs is not None else list(g.outputs)
         values: dict[int, np.ndarray] = {}
         for t in g.inputs:
-            if t.name not in feeds:
-                raise ExecutionError(f"no value fed for graph input '{t.name}' (expected {t.type_str()})")
-            arr = np.asarray(feeds[t.name])
-            if tuple(arr.shape) != t.shape:
-                raise ExecutionError(f"input '{t.name}' has shape {arr.shape}, the model expects {t.shape}")
+            arr = fed_array(feeds, t.name, t.shape, t.type_str())
             values[id(t)] = arr.astype(t.dtype.numpy, copy=False)
         steps = self._needed(wanted)
         remaining: dict[int, int] = {}

@@ -25,7 +25,7 @@ from npuc.backends.npu.sim import (conversion, data_movement, elementwise, lut, 
 from npuc.backends.npu.sim.checks import LayerChecker
 from npuc.backends.npu.sim.context import LayerContext, Step
 from npuc.backends.npu.sim.float16 import prepare_float16
-from npuc.errors import BinaryFormatError, ExecutionError, NpucError
+from npuc.errors import BinaryFormatError, ExecutionError, NpucError, fed_array
 from npuc.ir.dtypes import DType
 from npuc.quantization.op_params import CONVERSION_KINDS
 from npuc.quantization.schemes import dequantize as _dequantize
@@ -155,11 +155,7 @@ class Simulator:
     def run(self, feeds: Mapping[str, np.ndarray], dequantize: bool = False) -> dict[str, np.ndarray]:
         """Outputs by name: integer codes, or float32 ``scale * (q - zp)`` with `dequantize`."""
         for e in self.input_entries:
-            if e.name not in feeds:
-                raise ExecutionError(f"no value fed for input '{e.name}' (expected {e.dtype.value}{list(e.shape)})")
-            arr = np.asarray(feeds[e.name])
-            if tuple(arr.shape) != e.shape:
-                raise ExecutionError(f"input '{e.name}' has shape {arr.shape}, the model expects {e.shape}")
+            arr = fed_array(feeds, e.name, e.shape, f"{e.dtype.value}{list(e.shape)}")
             np.copyto(self._buffers[e.id], arr, casting="unsafe")
         for name, step in self._steps:
             try:
