@@ -120,6 +120,8 @@ def pipeline_settings(bound) -> PipelineSettings:
                 s.quant_config.set_precision_mode(names, settings["precision_mode"])
             if "bias_mode" in settings and settings["bias_mode"] is not None:
                 s.quant_config.set_bias_mode(names, settings["bias_mode"])
+            if settings.get("requantization") is not None:
+                s.quant_config.set_layers(names, requantization=settings["requantization"])
             for key in ("quantization_groups", "force_range_in", "force_range_out", "max_elementwise_feed_repeat",
                         "max_bias_feed_repeat", "null_channels_cutoff_factor"):
                 if settings.get(key) is not None:

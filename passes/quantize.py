@@ -57,6 +57,8 @@ ENCODINGS = "encodings"
 #: multi-input ops whose type follows the majority of their inputs unless set per layer
 MERGE_KINDS = ("Concat", "Add", "Sub", "Max", "Min", "Mul")
 #: (op kind, input port) of weights quantized per output channel, and the channel axis
+#: layers that requantize an accumulator (their `requantization` attribute is set from the settings)
+MAC_KINDS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 WEIGHT_PORTS = {("Conv", 1): 0, ("ConvTranspose", 1): 1, ("Gemm", 1): 0, ("MatMul", 1): -1}
 BIAS_PORTS = {("Conv", 2), ("ConvTranspose", 2), ("Gemm", 2)}
 #: (op kind, input port) of constants only read to derive multipliers: quantized 16-bit symmetric per tensor
@@ -79,6 +81,9 @@ class Quantize(Pass):
     bias_mode: Literal["single_scale_decomposition", "double_scale_initialization"] = option(
         "single_scale_decomposition", "bias on one scale, or Hailo's 16-bit double-scale bias")
     per_channel: bool = option(True, "weights per output channel (else per tensor)")
+    requantization: Literal["integer", "float32"] = option(
+        "integer", "MAC layers' requantization: integer (31-bit multiplier, half up) or float32 "
+                   "(onnxruntime's QLinearConv arithmetic: exported QDQ models match bit for bit)")
     weight_range_method: Literal["minmax", "mse", "adjusted"] = option("minmax", "weight range algorithm")
     power_of_two: bool = option(False, "power-of-two scales everywhere (same as scheme=power_of_two)")
     fallback: Literal["float16", "error"] = option(
@@ -88,6 +93,7 @@ class Quantize(Pass):
         scheme = "power_of_two" if self.power_of_two else self.scheme
         return LayerQuantConfig(scheme=scheme, bias_bits=self.bias_bits, bias_mode=self.bias_mode,
                                 per_channel=self.per_channel, weight_range_method=self.weight_range_method,
+                                requantization=self.requantization,
                                 **settings_for_precision_mode(self.precision_mode))
 
     def config(self, ctx: PassContext) -> QuantConfig:
@@ -134,6 +140,7 @@ class _Quantizer:
         for op in ops:
             self._record_conversions(op)
             self._rewrite_constants(op)
+            self._set_requantization(op)
         return PassResult(True, {k: v for k, v in self.counts.items() if v})
 
     # --------------------------------------------------------- precision
@@ -253,6 +260,11 @@ class _Quantizer:
                 continue
             if t.meta.get(QDTYPE, t.dtype) is not dtype or t.quant is None:
                 self.encoding(t, dtype, lc)
+
+    def _set_requantization(self, op: Op) -> None:
+        """The requantization rule of an integer MAC layer (docs/numerics.md sections 6 and 6a)."""
+        if op.kind in MAC_KINDS and not self.g.outputs_of(op)[0].meta[QDTYPE].is_float:
+            op.attrs["requantization"] = self.layers[op.name].requantization
 
     # --------------------------------------------------------- constants
     def _rewrite_constants(self, op: Op) -> None:

@@ -48,11 +48,11 @@ def run_check(args: argparse.Namespace) -> int:
     from npuc.script.binder import bind
     from npuc.script.explain import render_explain
     from npuc.script.parser import parse_file
-    from npuc.script.registry import default_registry
+    from npuc.script_config import script_registry  # built-ins and every registered pass, as compile binds
 
     script = parse_file(args.script)
     try:
-        bound = bind(script, default_registry(), None, strict=args.strict)
+        bound = bind(script, script_registry(), None, strict=args.strict)
         if args.model:
             from npuc.frontends import parse_input_shapes
             from npuc.script.model_layers import import_settings, load_model_layers
@@ -60,7 +60,7 @@ def run_check(args: argparse.Namespace) -> int:
             shapes, ends = import_settings(bound)
             shapes.update(parse_input_shapes(args.input_shape))
             layers = load_model_layers(args.model, shapes, ends)
-            bound = bind(script, default_registry(), layers, strict=args.strict)
+            bound = bind(script, script_registry(), layers, strict=args.strict)
     except ScriptDiagnosticError as exc:
         _print_warnings(exc.warnings)
         raise

@@ -44,24 +44,12 @@ from npuc.ir.graph import Graph
 from npuc.ir.op import Op
 from npuc.ir.quant_params import QuantParams
 from npuc.ir.tensor import Tensor
+from npuc.quantization.float32_requantization import float32_scale_below
 
 log = logging.getLogger(__name__)
 
 _CONVERSIONS = ("Quantize", "Dequantize", "Requantize", "Cast")
 _BIASED = ("Conv", "ConvTranspose", "Gemm")
-
-
-def float32_scale_below(scales) -> np.ndarray:
-    """The largest float32 values not above npuc's float64 scales.
-
-    A runtime computes `x / scale` in float32; with the scale rounded down, a value
-    npuc sees exactly on a rounding tie lands just above it and rounds up, as npuc's
-    tables and requantization do for the common ties (e.g. hard-sigmoid(0) = 0.5 on a
-    1/255 grid), instead of flipping one LSB on the float32 rounding of 1/255.
-    """
-    s64 = np.asarray(scales, dtype=np.float64)
-    s32 = s64.astype(np.float32)
-    return np.where(s32.astype(np.float64) > s64, np.nextafter(s32, np.float32(0)), s32)
 
 
 def _storage(dtype: DType) -> np.dtype:

@@ -43,6 +43,7 @@ import numpy as np
 from npuc.ir.graph import Graph
 from npuc.ir.op import Op
 from npuc.ir.tensor import Tensor
+from npuc.quantization.float32_requantization import float32_scale_below  # the scales the exporter writes
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,6 @@ def _per_tensor(t: Tensor | None) -> bool:
 
 
 def _float32_scale(scale: float) -> np.float32:
-    from npuc.export.onnx_qdq import float32_scale_below  # the scales the exporter writes
-
     return np.float32(float32_scale_below([scale])[0])
 
 

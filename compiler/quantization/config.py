@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from npuc.errors import QuantizationError
 from npuc.ir.dtypes import DType
+from npuc.ir.ops.conv import REQUANTIZATIONS as MAC_REQUANTIZATIONS
 
 #: precision_mode -> (activation bits, weight bits)
 PRECISION_MODES: dict[str, tuple[int, int]] = {
@@ -25,6 +26,8 @@ PRECISION_MODES: dict[str, tuple[int, int]] = {
 BIAS_MODES = ("single_scale_decomposition", "double_scale_initialization")
 SCHEMES = ("asymmetric", "symmetric", "power_of_two")
 WEIGHT_RANGE_METHODS = ("minmax", "mse", "adjusted")
+#: how MAC layers requantize their accumulator (docs/numerics.md sections 6 and 6a)
+REQUANTIZATIONS = MAC_REQUANTIZATIONS
 #: data_type(...) names -> (float16, activation bits, signed)
 DATA_TYPES: dict[str, tuple[bool, int, bool | None]] = {
     "uint8": (False, 8, False),
@@ -52,6 +55,7 @@ class LayerQuantConfig:
     per_channel: bool = True
     weight_range_method: str = "minmax"
     float16: bool = False
+    requantization: str = "integer"
 
     def __post_init__(self) -> None:
         _check_choice("scheme", self.scheme, SCHEMES)
@@ -60,6 +64,7 @@ class LayerQuantConfig:
         _check_choice("activation_bits", self.activation_bits, (8, 16))
         _check_choice("weight_bits", self.weight_bits, (4, 8, 16))
         _check_choice("bias_bits", self.bias_bits, (16, 32))
+        _check_choice("requantization", self.requantization, REQUANTIZATIONS)
 
     @property
     def signed_activations(self) -> bool:

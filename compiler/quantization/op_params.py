@@ -22,6 +22,8 @@ or ``[1]`` per tensor):
   ``sum_w bias_words[w] << bias_shift[w]``; W = 0 without bias, 1 for a single-word
   bias, 2 for a double-scale bias), ``acc_bits[1]`` (32 or 64), ``channel_axis[1]``
   (axis of the output that `multiplier` runs along: 1 for convs, -1 for Gemm/MatMul).
+  A layer with ``requantization="float32"`` has ``requantization[1] = 1`` and ``multiplier``/``shift``
+  holding its float32 multiplier exactly (docs/numerics.md section 6a); no parameter means 0 (integer).
 * ``rescale`` (data movement, MaxPool, GlobalMaxPool, ReduceMax/Min, Relu, Clip, Requantize,
   Resize nearest, Pad, Identity): ``input_zero_point[1]``, ``multiplier[1]``/``shift[1]``
   for ``s_in/s_out``, ``output_zero_point[1]``, ``clamp_min[1]``/``clamp_max[1]``,
@@ -79,6 +81,7 @@ from npuc.ir.quant_params import QuantParams
 from npuc.ir.tensor import Tensor
 from npuc.quantization import lut, softmax
 from npuc.quantization.fixed_point import quantize_multiplier
+from npuc.quantization.float32_requantization import encode_float32_multiplier, float32_multiplier
 from npuc.quantization.integer_ops import (accumulator_dtype, activation_clamp, add_params,
                                            average_multiplier, check_accumulator, linear_weights,
                                            prelu_multipliers, resize_frac_bits, tflite_bilinear_taps)
@@ -256,8 +259,15 @@ def mac_params(graph: Graph, op: Op) -> Params:
         words, bshift, bias_bound = np.zeros((0, n_out), np.int64), np.zeros(0, np.int64), 0
     a_bits = qx.bits
     check_accumulator(int(k), a_bits, w_bits, bias_bound)
-    M, n = quantize_multiplier(acc_scale / qy.scale[0])
+    requantization = op.attrs.get("requantization", "integer")
+    if requantization == "float32":  # onnxruntime's QLinearConv arithmetic (docs/numerics.md section 6a)
+        M, n = encode_float32_multiplier(float32_multiplier(qx.scale[0], s_w, qy.scale[0]))
+    elif requantization == "integer":
+        M, n = quantize_multiplier(acc_scale / qy.scale[0])
+    else:
+        raise QuantizationError(f"{op.kind} '{op.name}': unknown requantization {requantization!r}")
     lo, hi = _fused_clamp(op, qy, n_out)
+    extra = {"requantization": _i64(1)} if requantization == "float32" else {}
     return {
         "input_zero_point": zps,
         "weight_zero_point": _i64(0),
@@ -270,6 +280,7 @@ def mac_params(graph: Graph, op: Op) -> Params:
         "bias_shift": bshift,
         "acc_bits": _i64(accumulator_dtype(a_bits, w_bits).itemsize * 8),
         "channel_axis": _i64(axis),
+        **extra,
     }
 
 

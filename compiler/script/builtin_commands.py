@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from npuc.ir.ops.conv import REQUANTIZATIONS
 from npuc.script.commands import CommandRegistry, ScriptCommand, Variant
 from npuc.script.options import (
     BOOL,
@@ -248,6 +249,7 @@ QUANTIZATION_PARAM = ScriptCommand(
     options=(
         Param("precision_mode", enum(*PRECISION_MODES).with_nullable(), None, "activation and weight bits: a8_w8, a8_w4, a16_w8, a16_w16, a8_w16"),
         Param("bias_mode", enum(*BIAS_MODES).with_nullable(), None, "single_scale_decomposition (8-bit bias) or double_scale_initialization (16-bit bias)"),
+        Param("requantization", enum(*REQUANTIZATIONS).with_nullable(), None, "MAC layers: integer (31-bit multiplier, half up) or float32 (onnxruntime's QLinearConv arithmetic, docs/numerics.md 6a)"),
         Param("quantization_groups", int_in(1, 16).with_nullable(), None, "split output channels into this many groups, each with its own scale"),
         Param("force_range_in", RANGE_PAIR, None, "[min, max] range forced on the input"),
         Param("force_range_out", RANGE_PAIR, None, "[min, max] range forced on the output"),

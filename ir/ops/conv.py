@@ -10,6 +10,11 @@ from npuc.ir.ops._infer import conv_out_dim
 #: equalization turns Clip(0, 6) into Clip(0, 6 / s_c) when it scales channel c by 1 / s_c.
 FUSED_ACTIVATION_ATTRS = {"activation": None, "clip_min": None, "clip_max": None}
 FUSED_ACTIVATIONS = (None, "relu", "clip")
+#: How a quantized MAC layer requantizes its accumulator (docs/numerics.md sections 6 and 6a):
+#: "integer" (31-bit fixed-point multiplier, half up) or "float32" (onnxruntime's QLinearConv arithmetic).
+REQUANTIZATIONS = ("integer", "float32")
+#: Attributes of a MAC layer's epilogue: the fused activation and the requantization rule.
+MAC_EPILOGUE_ATTRS = {**FUSED_ACTIVATION_ATTRS, "requantization": "integer"}
 
 
 def clip_is_per_channel(attrs) -> bool:
@@ -21,6 +26,14 @@ def clip_is_per_channel(attrs) -> bool:
 def fused_clip_channel_axis(kind: str) -> int:
     """The output axis per-channel fused clip bounds run along: 1 for convs, -1 for Gemm/MatMul."""
     return 1 if kind in ("Conv", "ConvTranspose") else -1
+
+
+def verify_epilogue(op, channels: int | None) -> list[str]:
+    """Problems of a MAC op's epilogue attributes: the requantization rule and the fused clip bounds."""
+    problems = []
+    if op.attrs.get("requantization", "integer") not in REQUANTIZATIONS:
+        problems.append(f"requantization must be one of {REQUANTIZATIONS}, got {op.attrs['requantization']!r}")
+    return problems + verify_fused_clip(op, channels)
 
 
 def verify_fused_clip(op, channels: int | None) -> list[str]:
@@ -100,11 +113,11 @@ def _verify_conv(op, ins):
     if len(ins) > 2 and ins[2] is not None and ins[2].shape not in ((ins[1].shape[0] if op.kind == "Conv" else ins[1].shape[1] * op.attrs["group"],),):
         problems.append(f"bias shape {ins[2].shape} does not match output channels")
     cout = ins[1].shape[0] if op.kind == "Conv" else ins[1].shape[1] * op.attrs["group"]
-    problems.extend(verify_fused_clip(op, cout))
+    problems.extend(verify_epilogue(op, cout))
     return problems
 
 
-_CONV_ATTRS = {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1), "group": 1, **FUSED_ACTIVATION_ATTRS}
+_CONV_ATTRS = {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1), "group": 1, **MAC_EPILOGUE_ATTRS}
 
 register_op(OpSpec(
     "Conv", ("x", "weight", "bias?"), _infer_conv, _CONV_ATTRS, verify=_verify_conv,

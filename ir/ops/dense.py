@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from npuc.ir.op_spec import OpSpec, register_op
 from npuc.ir.ops._infer import broadcast
-from npuc.ir.ops.conv import FUSED_ACTIVATION_ATTRS, verify_fused_clip
+from npuc.ir.ops.conv import MAC_EPILOGUE_ATTRS, verify_epilogue
 
 
 def _infer_gemm(op, ins):
@@ -33,19 +33,19 @@ def _infer_matmul(op, ins):
 
 
 def _verify_gemm(op, ins):
-    return verify_fused_clip(op, ins[1].shape[0] if len(ins) > 1 and ins[1] is not None else None)
+    return verify_epilogue(op, ins[1].shape[0] if len(ins) > 1 and ins[1] is not None else None)
 
 
 def _verify_matmul(op, ins):
     b = ins[1] if len(ins) > 1 else None
-    return verify_fused_clip(op, (b.shape[-1] if len(b.shape) > 1 else 1) if b is not None else None)
+    return verify_epilogue(op, (b.shape[-1] if len(b.shape) > 1 else 1) if b is not None else None)
 
 
 register_op(OpSpec(
-    "Gemm", ("x", "weight", "bias?"), _infer_gemm, dict(FUSED_ACTIVATION_ATTRS), verify=_verify_gemm,
+    "Gemm", ("x", "weight", "bias?"), _infer_gemm, dict(MAC_EPILOGUE_ATTRS), verify=_verify_gemm,
     doc="y = x @ weight.T + bias; weight is (out_features, in_features). Optional fused activation.",
 ))
 register_op(OpSpec(
-    "MatMul", ("a", "b"), _infer_matmul, dict(FUSED_ACTIVATION_ATTRS), verify=_verify_matmul,
+    "MatMul", ("a", "b"), _infer_matmul, dict(MAC_EPILOGUE_ATTRS), verify=_verify_matmul,
     doc="numpy matmul semantics with broadcasting batch dimensions.",
 ))

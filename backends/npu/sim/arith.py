@@ -63,6 +63,27 @@ def requant(acc: np.int64, M: np.int64, n: np.int64, zp: np.int64, lo: np.int64,
 
 
 @njit(cache=True, inline="always")
+def requant_float32(acc: np.int64, m32: np.float32, zp: np.int64, lo: np.int64, hi: np.int64) -> np.int64:
+    """clamp(zp + rint(float32(float32(acc) * m32)), lo, hi), rint half to even (docs/numerics.md 6a).
+
+    float32(acc) and the float32 product are single IEEE roundings to nearest even (numba: sitofp and
+    fmul on float32); the float32 value is exact in float64, where the clamp and the rounding happen."""
+    v = np.float64(np.float32(acc) * m32)
+    lo_f = np.float64(lo - zp)
+    hi_f = np.float64(hi - zp)
+    if v <= lo_f:
+        return lo
+    if v >= hi_f:
+        return hi
+    r = np.floor(v)
+    d = v - r
+    q = np.int64(r)
+    if d > 0.5 or (d == 0.5 and (q & 1) == 1):
+        q += 1
+    return zp + q
+
+
+@njit(cache=True, inline="always")
 def rounding_divide(a: np.int64, b: np.int64) -> np.int64:
     """floor(a / b + 1/2) for b > 0 (Python floor division semantics under numba)."""
     return (2 * a + b) // (2 * b)

@@ -2,7 +2,8 @@
 
 ``acc[c] = sum_k (q_x[k] - z_x) * q_w[c, k] + bias_acc[c]`` and
 ``q_y = clamp(z_y + R(acc, M[c], n[c]), lo[c], hi[c])`` (docs/numerics.md sections 4-6; the clamp is
-per tensor or, for a fused clip with per-channel bounds, per output channel).
+per tensor or, for a fused clip with per-channel bounds, per output channel); with ``requantization = 1``
+``R`` is ``rint(float32(float32(acc) * m32[c]))`` (section 6a).
 
 Exactness of the fast path (floating-point BLAS). Every product
 ``p_k = (q_x[k] - z_x) * q_w[c, k]`` is an integer with ``|p_k| <= X * |q_w[c, k]|``,
@@ -28,9 +29,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from npuc.backends.npu.sim.arith import requant
+from npuc.backends.npu.sim.arith import requant, requant_float32
 from npuc.backends.npu.sim.blas_threads import for_gemm
 from npuc.backends.npu.sim.context import LayerContext, Step
+from npuc.errors import QuantizationError
+from npuc.quantization.float32_requantization import multiplier_float32
 
 #: largest integer magnitude below which every integer is exact in float32 / float64
 FLOAT32_EXACT = 1 << 24
@@ -154,23 +157,30 @@ def _col2im(cols, n, o0, og, kh, kw, h, w, sh, sw, dh, dw, pt, pl, acc):
 
 
 @njit(cache=True)
-def _requant_channels(acc, bias, M, sh, zp, lo, hi, out):
-    """out[a, c, p] = clamp(zp + R(int64(acc[a, c, p]) + bias[c], M[c], sh[c]), lo[c], hi[c])."""
+def _requant_channels(acc, bias, M, sh, m32, fp32, zp, lo, hi, out):
+    """out[a, c, p] = clamp(zp + R(int64(acc[a, c, p]) + bias[c], M[c], sh[c]), lo[c], hi[c]);
+    with fp32, R is the float32 requantization by m32[c]."""
     a_, c_, p_ = acc.shape
     for a in range(a_):
         for c in range(c_):
             b = bias[c]
             m = M[c]
             s = sh[c]
+            f = m32[c]
             l = lo[c]
             h = hi[c]
-            for p in range(p_):
-                out[a, c, p] = requant(np.int64(acc[a, c, p]) + b, m, s, zp, l, h)
+            if fp32:
+                for p in range(p_):
+                    out[a, c, p] = requant_float32(np.int64(acc[a, c, p]) + b, f, zp, l, h)
+            else:
+                for p in range(p_):
+                    out[a, c, p] = requant(np.int64(acc[a, c, p]) + b, m, s, zp, l, h)
 
 
 @njit(cache=True)
-def _requant_rows(acc, wp, bias, M, sh, zp, lo, hi, out):
-    """out[c, y, x] = clamp(zp + R(int64(acc[c, y*wp + x]) + bias[c], M[c], sh[c]), lo[c], hi[c])."""
+def _requant_rows(acc, wp, bias, M, sh, m32, fp32, zp, lo, hi, out):
+    """out[c, y, x] = clamp(zp + R(int64(acc[c, y*wp + x]) + bias[c], M[c], sh[c]), lo[c], hi[c]);
+    with fp32, R is the float32 requantization by m32[c]."""
     c_, oh, ow = out.shape
     row = np.uint64(wp)
     cnt = np.uint64(ow)
@@ -178,16 +188,39 @@ def _requant_rows(acc, wp, bias, M, sh, zp, lo, hi, out):
         b = bias[c]
         m = M[c]
         s = sh[c]
+        f = m32[c]
         l = lo[c]
         h = hi[c]
         for y in range(oh):
             src = acc[c, np.uint64(y) * row:]
             dst = out[c, y]
-            for k in range(cnt):
-                dst[k] = requant(np.int64(src[k]) + b, m, s, zp, l, h)
+            if fp32:
+                for k in range(cnt):
+                    dst[k] = requant_float32(np.int64(src[k]) + b, f, zp, l, h)
+            else:
+                for k in range(cnt):
+                    dst[k] = requant(np.int64(src[k]) + b, m, s, zp, l, h)
 
 
 # ------------------------------------------------------------------ shared preparation
+def _float32_requantization(ctx: LayerContext, M: np.ndarray, n: np.ndarray) -> tuple[bool, np.ndarray]:
+    """(float32 requantization?, the float32 multipliers) from the optional `requantization` parameter,
+    which must agree with the layer's attribute; the multipliers must be float32 values exactly."""
+    chk = ctx.check
+    code = 0
+    if "requantization" in chk.params:
+        code = int(chk.in_range("requantization", chk.array("requantization", 1), 0, 1)[0])
+    attr = ctx.attrs.get("requantization", "integer")
+    chk.need(code == {"integer": 0, "float32": 1}.get(attr, -1),
+             f"parameter 'requantization' is {code} but the layer's requantization attribute is {attr!r}")
+    if not code:
+        return False, np.zeros(M.shape, np.float32)
+    try:
+        return True, np.ascontiguousarray(multiplier_float32(M, n))
+    except QuantizationError as exc:
+        raise chk.fail(str(exc)) from None
+
+
 class _Epilogue:
     """Bias, per-channel multipliers and clamps of a MAC layer, validated once (clamps stored per tensor
     are broadcast to every channel, so the kernels always index lo[c], hi[c])."""
@@ -198,6 +231,7 @@ class _Epilogue:
         chk.need(M.size in (1, channels), f"{M.size} multipliers for {channels} output channels")
         self.M = np.ascontiguousarray(np.broadcast_to(M, (channels,)))
         self.n = np.ascontiguousarray(np.broadcast_to(n, (channels,)))
+        self.fp32, self.m32 = _float32_requantization(ctx, self.M, self.n)
         self.zp, self.lo, self.hi = chk.channel_clamps(ctx.out_dtype(0), channels)
         words = chk.array("bias_words")
         shifts = chk.in_range("bias_shift", chk.array("bias_shift"), 0, 31)
@@ -209,7 +243,7 @@ class _Epilogue:
         self.bias_bound = int(np.max(np.abs(self.bias), initial=0))
 
     def run(self, acc3: np.ndarray, out3: np.ndarray) -> None:
-        _requant_channels(acc3, self.bias, self.M, self.n, self.zp, self.lo, self.hi, out3)
+        _requant_channels(acc3, self.bias, self.M, self.n, self.m32, self.fp32, self.zp, self.lo, self.hi, out3)
 
 
 def _weight_constant(ctx: LayerContext, index: int = 1) -> np.ndarray:
@@ -336,7 +370,7 @@ def _shifted_taps(x, w, out, xp, fill, ep, g, dh, dw, dt) -> Step:
                     else:
                         np.matmul(ws[i], src[:, off:off + L], out=tmp)
                         dst += tmp
-            _requant_rows(acc, wp, ep.bias, ep.M, ep.n, ep.zp, ep.lo, ep.hi, out[b])
+            _requant_rows(acc, wp, ep.bias, ep.M, ep.n, ep.m32, ep.fp32, ep.zp, ep.lo, ep.hi, out[b])
     return step
 
 

@@ -2,7 +2,8 @@
 
 ``acc[c] = sum (q_x - zp_x) * q_w[c] + sum_w bias_words[w, c] << bias_shift[w]`` and
 ``q_y = clamp(zp_y + R(acc, M[c], n[c]), clamp_min[c], clamp_max[c])`` (fixed_point.requantize; the
-clamps are per tensor, or per output channel for a fused clip with per-channel bounds).
+clamps are per tensor, or per output channel for a fused clip with per-channel bounds), or with
+``requantization[1] = 1`` ``rint(float32(float32(acc) * m32[c]))`` (float32_requantization).
 
 Fast and exact: the sums are computed with float64 BLAS when that is exact. Proof:
 every product ``(q_x - zp_x) * q_w`` is an integer with ``|p| <= X * W`` where X is the
@@ -21,6 +22,7 @@ import numpy as np
 from npuc.backends.reference.conv_kernels import conv2d, conv_transpose2d
 from npuc.backends.reference.integer_kernels import integer_kernel
 from npuc.quantization.fixed_point import requantize
+from npuc.quantization.float32_requantization import requantize_float32
 
 #: float64 represents every integer of magnitude below this exactly
 FLOAT64_EXACT_LIMIT = 1 << 53
@@ -56,8 +58,10 @@ def _finish(acc: np.ndarray, params: dict, axis: int, out_dtype: np.dtype) -> np
     M, n = params["multiplier"], params["shift"]
     lo, hi = params["clamp_min"], params["clamp_max"]  # [1], or [C] for a per-channel fused clip
     per_channel = max(M.size, lo.size, hi.size) > 1
-    y = requantize(acc, M, n, params["output_zero_point"][0], lo if lo.size > 1 else lo[0],
-                   hi if hi.size > 1 else hi[0], axis=axis if per_channel else None)
+    float32 = "requantization" in params and int(params["requantization"][0]) == 1
+    y = (requantize_float32 if float32 else requantize)(
+        acc, M, n, params["output_zero_point"][0], lo if lo.size > 1 else lo[0], hi if hi.size > 1 else hi[0],
+        axis=axis if per_channel else None)
     return y.astype(out_dtype)
 
 
