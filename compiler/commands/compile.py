@@ -54,10 +54,13 @@ def run(args: argparse.Namespace) -> int:
     result = compile_model(request)
     files = write_outputs(result, args.output, args.export_encodings)
     if args.export_onnx or args.export_onnx_float:
-        from npuc.export import export_float_onnx, export_qdq_onnx, save_onnx
+        from npuc.export import exactness_note, export_float_onnx, export_qdq_onnx, save_onnx
 
         if args.export_onnx:
             files["qdq_onnx"] = save_onnx(export_qdq_onnx(result.quantized), args.export_onnx)
+            note = exactness_note(result.quantized)
+            if note:
+                print(f"note         {note}")
         if args.export_onnx_float:
             files["float_onnx"] = save_onnx(export_float_onnx(result.fp_optimized), args.export_onnx_float)
     console = Console(width=None if Console().is_terminal else 160)

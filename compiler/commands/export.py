@@ -20,11 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from npuc.backends.npu.decode import read_binary
     from npuc.backends.npu.lower import to_graph
-    from npuc.export import export_qdq_onnx, save_onnx
+    from npuc.export import exactness_note, export_qdq_onnx, save_onnx
 
     if not args.binary.is_file():
         raise NpucError(f"binary '{args.binary}' does not exist (compile a model first: npuc compile ... -o OUT)")
     graph = to_graph(read_binary(args.binary))
     path = save_onnx(export_qdq_onnx(graph), args.onnx)
     print(f"wrote        {path}  (QDQ ONNX, opset 21)")
+    note = exactness_note(graph)
+    if note:
+        print(f"note         {note}")
     return 0

@@ -6,6 +6,6 @@
 """
 from npuc.export.errors import ExportError
 from npuc.export.onnx_float import export_float_onnx
-from npuc.export.onnx_qdq import export_qdq_onnx, save_onnx
+from npuc.export.onnx_qdq import exactness_note, export_qdq_onnx, save_onnx
 
-__all__ = ["ExportError", "export_float_onnx", "export_qdq_onnx", "save_onnx"]
+__all__ = ["ExportError", "exactness_note", "export_float_onnx", "export_qdq_onnx", "save_onnx"]

@@ -52,6 +52,18 @@ _CONVERSIONS = ("Quantize", "Dequantize", "Requantize", "Cast")
 _BIASED = ("Conv", "ConvTranspose", "Gemm")
 
 
+def exactness_note(graph: Graph) -> str | None:
+    """A note for the user when the QDQ export cannot be bit-exact by construction: integer MAC layers
+    with npuc's default requantization (onnxruntime requantizes them in float32; docs/qdq-export.md)."""
+    macs = [op for op in graph.ops() if op.kind in ("Conv", "ConvTranspose", "Gemm", "MatMul")
+            and graph.outputs_of(op)[0].dtype.is_integer and op.attrs.get("requantization") != "float32"]
+    if not macs:
+        return None
+    return (f"{len(macs)} MAC layer(s) use npuc's integer requantization: onnxruntime requantizes them in float32 "
+            f"and may differ by one LSB on rare near-ties, which a deep model can amplify. For a bit-exact "
+            f"export, compile with 'quantize(requantization=float32)' in the script (docs/qdq-export.md).")
+
+
 def _storage(dtype: DType) -> np.dtype:
     """numpy type of an integer tensor in ONNX (4-bit values live in 8-bit storage)."""
     return {DType.INT4: np.dtype(np.int8), DType.UINT4: np.dtype(np.uint8)}.get(dtype, dtype.numpy)

@@ -115,3 +115,13 @@ def test_exported_layers_agree_code_for_code(per_channel):
         assert all(r[3] <= 1 for r in layers.values()), layers  # ConvTranspose (float32 in onnxruntime): 1 LSB
         checked += sum(r[1] for r in fused.values())
     assert checked > 10_000
+
+
+def test_exactness_note_names_the_knob_only_when_needed():
+    from npuc.export import exactness_note
+
+    g = _graph()
+    default = quantize_graph(g, _feeds(2, seed=1))
+    note = exactness_note(default)
+    assert note is not None and note.startswith("5 MAC layer(s)") and "quantize(requantization=float32)" in note
+    assert exactness_note(quantize_graph(g, _feeds(2, seed=1), requantization="float32")) is None
