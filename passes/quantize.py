@@ -41,7 +41,7 @@ from npuc.ir.tensor import Tensor
 from npuc.passes.base import Pass, PassContext, PassResult, option
 from npuc.quantization.bias import quantize_bias
 from npuc.quantization.config import LayerQuantConfig, QuantConfig, settings_for_precision_mode
-from npuc.quantization.op_params import (CONVERSION_KINDS, DOUBLE_SCALE_BIAS_LAYOUT, PASS_THROUGH_KINDS,
+from npuc.quantization.op_params import (CONVERSION_KINDS, DOUBLE_SCALE_BIAS_LAYOUT, MAC_KINDS, PASS_THROUGH_KINDS,
                                          integer_form_problem)
 from npuc.quantization.schemes import params_from_range, quantize
 from npuc.quantization.softmax import softmax_output_params
@@ -57,8 +57,6 @@ ENCODINGS = "encodings"
 #: multi-input ops whose type follows the majority of their inputs unless set per layer
 MERGE_KINDS = ("Concat", "Add", "Sub", "Max", "Min", "Mul")
 #: (op kind, input port) of weights quantized per output channel, and the channel axis
-#: layers that requantize an accumulator (their `requantization` attribute is set from the settings)
-MAC_KINDS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 WEIGHT_PORTS = {("Conv", 1): 0, ("ConvTranspose", 1): 1, ("Gemm", 1): 0, ("MatMul", 1): -1}
 BIAS_PORTS = {("Conv", 2), ("ConvTranspose", 2), ("Gemm", 2)}
 #: (op kind, input port) of constants only read to derive multipliers: quantized 16-bit symmetric per tensor

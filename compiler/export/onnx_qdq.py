@@ -45,6 +45,7 @@ from npuc.ir.op import Op
 from npuc.ir.quant_params import QuantParams
 from npuc.ir.tensor import Tensor
 from npuc.quantization.float32_requantization import float32_scale_below
+from npuc.quantization.op_params import MAC_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ _BIASED = ("Conv", "ConvTranspose", "Gemm")
 def exactness_note(graph: Graph) -> str | None:
     """A note for the user when the QDQ export cannot be bit-exact by construction: integer MAC layers
     with npuc's default requantization (onnxruntime requantizes them in float32; docs/qdq-export.md)."""
-    macs = [op for op in graph.ops() if op.kind in ("Conv", "ConvTranspose", "Gemm", "MatMul")
+    macs = [op for op in graph.ops() if op.kind in MAC_KINDS
             and graph.outputs_of(op)[0].dtype.is_integer and op.attrs.get("requantization") != "float32"]
     if not macs:
         return None

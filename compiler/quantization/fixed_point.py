@@ -162,12 +162,14 @@ def multiply_by_quantized_multiplier(acc: np.ndarray | int, M: np.ndarray | int,
 
 def requantize(acc: np.ndarray | int, M: np.ndarray | int, n: np.ndarray | int,
                zero_point: np.ndarray | int, qmin: np.ndarray | int, qmax: np.ndarray | int,
-               axis: int | None = None) -> np.ndarray:
+               axis: int | None = None, scaled=None) -> np.ndarray:
     """``clamp(zero_point + multiply_by_quantized_multiplier(acc, M, n), qmin, qmax)`` as int64.
 
     `M`, `n`, `zero_point`, `qmin`, `qmax` broadcast against `acc`; with `axis` given,
     1-D arrays among them are per-channel along that axis of `acc`. `qmin`/`qmax` are
     the output range intersected with any fused activation clamp; they must lie in int32.
+    `scaled(acc, M, n)` replaces the scaling step (float32 requantization, docs/numerics.md 6a);
+    it must return int64 values clamped to ``+-2**32`` as multiply_by_quantized_multiplier does.
     """
     a = _as_int64(acc, "accumulator")
     lo = _as_int64(qmin, "qmin")
@@ -179,8 +181,8 @@ def requantize(acc: np.ndarray | int, M: np.ndarray | int, n: np.ndarray | int,
     nd = a.ndim
     Mv, nv, zv = (_per_channel(v, nd, axis) for v in (M, n, zero_point))
     lo, hi = _per_channel(lo, nd, axis), _per_channel(hi, nd, axis)
-    scaled = multiply_by_quantized_multiplier(a, Mv, nv)
-    return saturate(scaled + _as_int64(zv, "zero point"), lo, hi)
+    r = (scaled or multiply_by_quantized_multiplier)(a, Mv, nv)
+    return saturate(r + _as_int64(zv, "zero point"), lo, hi)
 
 
 def power_of_two_shift(real_multiplier: float) -> int | None:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from npuc.errors import QuantizationError
-from npuc.quantization.fixed_point import INT32_MAX, INT32_MIN, MULTIPLIER_BITS, MAX_SHIFT, MIN_SHIFT
+from npuc.quantization.fixed_point import MAX_SHIFT, MIN_SHIFT, MULTIPLIER_BITS, requantize
+
+_R_LIMIT = float(1 << 32)  # the clamp of the scaled value (docs/numerics.md section 6)
 
 
 def float32_scale_below(scales) -> np.ndarray:
@@ -75,37 +77,14 @@ def multiplier_float32(M, n) -> np.ndarray:
     return m32
 
 
-def round_half_even(v: np.ndarray) -> np.ndarray:
-    """rint of float32 values (exact in float64: every float32 is a float64)."""
-    return np.rint(np.asarray(v, np.float64))
+def float32_scaled(acc, M, n) -> np.ndarray:
+    """``rint(float32(float32(acc) * m32))`` (half to even) as int64, clamped to ``+-2**32`` like
+    `fixed_point.multiply_by_quantized_multiplier`; m32 from (M, n), which must be float32 values."""
+    v = np.asarray(acc).astype(np.float32) * multiplier_float32(M, n)  # float32 x float32, nearest even
+    return np.rint(np.clip(v.astype(np.float64), -_R_LIMIT, _R_LIMIT)).astype(np.int64)
 
 
 def requantize_float32(acc, M, n, zero_point, qmin, qmax, axis: int | None = None) -> np.ndarray:
-    """``clamp(z_y + rint(float32(float32(acc) * m32)), qmin, qmax)`` as int64, m32 from (M, n).
-
-    Broadcasting as `fixed_point.requantize`: with `axis`, 1-D per-channel arrays run along that axis.
-    """
-    a = np.asarray(acc)
-    if a.dtype.kind not in "iu":
-        raise QuantizationError(f"accumulator must be integer, got {a.dtype}")
-    lo, hi = np.asarray(qmin, np.int64), np.asarray(qmax, np.int64)
-    if lo.size and hi.size and (int(lo.min()) < INT32_MIN or int(hi.max()) > INT32_MAX):
-        raise QuantizationError("requantize output range must lie inside int32")
-    if np.any(lo > hi):
-        raise QuantizationError(f"empty output range: qmin {lo} > qmax {hi}")
-
-    def along(v):
-        v = np.asarray(v)
-        if axis is None or v.ndim != 1 or v.size == 1:
-            return v
-        shape = [1] * a.ndim
-        shape[axis] = v.size
-        return v.reshape(shape)
-
-    m32 = along(multiplier_float32(M, n))
-    zp = along(np.asarray(zero_point, np.int64))
-    v = a.astype(np.float32) * m32  # float32 x float32 -> float32, rounded to nearest even
-    # clamp in float before converting (the same as clamping the rounded integer: the bounds are integers)
-    lo_f, hi_f = (along(lo) - zp).astype(np.float64), (along(hi) - zp).astype(np.float64)
-    r = round_half_even(np.clip(v.astype(np.float64), lo_f, hi_f))
-    return (r.astype(np.int64) + zp).astype(np.int64)
+    """``clamp(z_y + rint(float32(float32(acc) * m32)), qmin, qmax)`` as int64: `fixed_point.requantize`
+    (same broadcasting and checks) with the float32 scaling step."""
+    return requantize(acc, M, n, zero_point, qmin, qmax, axis=axis, scaled=float32_scaled)

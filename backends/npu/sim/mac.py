@@ -33,6 +33,7 @@ from npuc.backends.npu.sim.arith import requant, requant_float32
 from npuc.backends.npu.sim.blas_threads import for_gemm
 from npuc.backends.npu.sim.context import LayerContext, Step
 from npuc.errors import QuantizationError
+from npuc.ir.ops.conv import REQUANTIZATIONS
 from npuc.quantization.float32_requantization import multiplier_float32
 
 #: largest integer magnitude below which every integer is exact in float32 / float64
@@ -211,7 +212,7 @@ def _float32_requantization(ctx: LayerContext, M: np.ndarray, n: np.ndarray) -> 
     if "requantization" in chk.params:
         code = int(chk.in_range("requantization", chk.array("requantization", 1), 0, 1)[0])
     attr = ctx.attrs.get("requantization", "integer")
-    chk.need(code == {"integer": 0, "float32": 1}.get(attr, -1),
+    chk.need(attr in REQUANTIZATIONS and code == REQUANTIZATIONS.index(attr),
              f"parameter 'requantization' is {code} but the layer's requantization attribute is {attr!r}")
     if not code:
         return False, np.zeros(M.shape, np.float32)

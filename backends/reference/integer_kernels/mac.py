@@ -22,7 +22,7 @@ import numpy as np
 from npuc.backends.reference.conv_kernels import conv2d, conv_transpose2d
 from npuc.backends.reference.integer_kernels import integer_kernel
 from npuc.quantization.fixed_point import requantize
-from npuc.quantization.float32_requantization import requantize_float32
+from npuc.quantization.float32_requantization import float32_scaled
 
 #: float64 represents every integer of magnitude below this exactly
 FLOAT64_EXACT_LIMIT = 1 << 53
@@ -59,9 +59,9 @@ def _finish(acc: np.ndarray, params: dict, axis: int, out_dtype: np.dtype) -> np
     lo, hi = params["clamp_min"], params["clamp_max"]  # [1], or [C] for a per-channel fused clip
     per_channel = max(M.size, lo.size, hi.size) > 1
     float32 = "requantization" in params and int(params["requantization"][0]) == 1
-    y = (requantize_float32 if float32 else requantize)(
-        acc, M, n, params["output_zero_point"][0], lo if lo.size > 1 else lo[0], hi if hi.size > 1 else hi[0],
-        axis=axis if per_channel else None)
+    y = requantize(acc, M, n, params["output_zero_point"][0], lo if lo.size > 1 else lo[0],
+                   hi if hi.size > 1 else hi[0], axis=axis if per_channel else None,
+                   scaled=float32_scaled if float32 else None)
     return y.astype(out_dtype)
 
 
