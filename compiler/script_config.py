@@ -83,7 +83,9 @@ def _where(d) -> str:
     return f"{d.statement.span.file or 'script'}:{d.line}"
 
 
-def _make_pass(name: str, options: dict[str, Any], d) -> Pass | None:
+def _make_pass(name: str, options: dict[str, Any], d, notes: list[str]) -> Pass | None:
+    """The pass `name` with the statement's options it takes; options it does not take (another toolchain's
+    training settings such as learning_rate or epochs) are named in `notes`, not silently dropped."""
     from npuc.passes.manager import make_pass
     from npuc.passes.registry import PASSES
 
@@ -92,6 +94,10 @@ def _make_pass(name: str, options: dict[str, Any], d) -> Pass | None:
                           f"npuc (loaded passes: {', '.join(PASSES.names())})")
     known = {o.name for o in PASSES.get(name).options()}
     chosen = {k: v for k, v in options.items() if k in known}
+    ignored = sorted(k for k in options if k not in known and k != "policy")
+    if ignored:
+        notes.append(f"{_where(d)}: {', '.join(k + '=' for k in ignored)} accepted but not used: npuc's pass "
+                     f"'{name}' takes {', '.join(sorted(known)) or 'no options'}")
     if "layers" in known and d.selected() is not None:  # layer selectors resolved against the model
         chosen["layers"] = tuple(d.selected())
     return make_pass(name, chosen)
@@ -135,7 +141,7 @@ def pipeline_settings(bound) -> PipelineSettings:
                            f"explicitly (pre_/post_quantization_optimization)")
         elif name == "pre_quantization_optimization":
             if d.effect == "pass" and d.value("policy") == "enabled":
-                p = _make_pass(d.pass_name, settings, d)
+                p = _make_pass(d.pass_name, settings, d, s.notes)
                 if p is not None:
                     s.float_passes.append(p)
             elif d.effect != "pass":
@@ -143,14 +149,14 @@ def pipeline_settings(bound) -> PipelineSettings:
                                f"has no effect in npuc yet")
         elif name == "post_quantization_optimization":
             if d.value("policy") == "enabled":
-                p = _make_pass(d.pass_name, settings, d)
+                p = _make_pass(d.pass_name, settings, d, s.notes)
                 if p is not None:
                     s.post_passes.append(p)
         elif d.effect == "pass" and (d.pass_name or name) in ("calibrate", "quantize"):
             target = s.calibrate_options if (d.pass_name or name) == "calibrate" else s.quantize_options
             target.update(settings)  # options of the pipeline's own calibrate/quantize steps
         elif d.effect == "pass":  # any registered pass by its own name (built-in or plugin)
-            p = _make_pass(d.pass_name or name, settings, d)
+            p = _make_pass(d.pass_name or name, settings, d, s.notes)
             if p is None:
                 continue
             (s.post_passes if p.name in POST_QUANTIZATION_PASSES else s.float_passes).append(p)

@@ -107,6 +107,13 @@ class Quantize(Pass):
         return result
 
 
+def fixed_range(fixed: QuantParams) -> tuple[float, float]:
+    """The real range [lo, hi] a fixed (user-given) activation encoding spans (over all channels)."""
+    lo = (fixed.qmin - np.asarray(fixed.zero_point, np.float64)) * np.asarray(fixed.scale, np.float64)
+    hi = (fixed.qmax - np.asarray(fixed.zero_point, np.float64)) * np.asarray(fixed.scale, np.float64)
+    return float(np.min(lo)), float(np.max(hi))
+
+
 class _Quantizer:
     """One run of the quantize pass over one graph."""
 
@@ -192,6 +199,8 @@ class _Quantizer:
         fixed = t.meta.get("fixed_quant")
         if fixed is not None and fixed.dtype is dtype:
             qp = fixed
+        elif fixed is not None:  # a reader of another precision: the fixed encoding's range, on its grid
+            qp = self._from_range(*fixed_range(fixed), dtype, lc)
         else:
             qp = self._from_observer(t, dtype, lc)
         cache[dtype] = qp
@@ -202,7 +211,10 @@ class _Quantizer:
         if obs is None:
             raise QuantizationError(f"tensor '{t.name}' has no calibration range (run calibrate first)")
         symmetric = lc.scheme != "asymmetric"
-        lo, hi = obs.range(bits=dtype.bits, signed=dtype.signed, symmetric=symmetric)
+        return self._from_range(*obs.range(bits=dtype.bits, signed=dtype.signed, symmetric=symmetric), dtype, lc)
+
+    @staticmethod
+    def _from_range(lo: float, hi: float, dtype: DType, lc: LayerQuantConfig) -> QuantParams:
         scheme = lc.scheme
         if scheme == "power_of_two" and not dtype.signed and float(lo) < 0:
             scheme = "asymmetric"  # unsigned power-of-two needs min >= 0

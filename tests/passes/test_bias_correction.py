@@ -89,3 +89,21 @@ def test_cls_snr_improves():
     ctx.set("calibration_set", calib)
     BiasCorrection(iterative=True).run(q, ctx)
     assert snr_db(ref, outputs(q, test, quantized=True)) > base + 0.25  # measured: 15.8 -> 16.5 dB
+
+
+def test_script_options_a_pass_does_not_take_are_named_not_dropped():
+    """adaround's script form carries another toolchain's training settings (learning_rate, epochs): npuc's
+    pass takes lr/iterations instead, so the compile notes name the ignored ones; the options it does take
+    (dataset_size) reach the pass."""
+    from npuc.script import default_registry
+    from npuc.script.binder import bind
+    from npuc.script.parser import parse
+    from npuc.script_config import pipeline_settings
+
+    text = ("post_quantization_optimization(adaround, policy=enabled, learning_rate=0.001, epochs=2, "
+            "dataset_size=4)\npost_quantization_optimization(bias_correction, iterative=true)\n")
+    s = pipeline_settings(bind(parse(text, "s.alls"), default_registry(), None))
+    assert [(p.name, p.dataset_size) for p in s.post_passes] == [("adaround", 4), ("bias_correction", 32)]
+    assert s.post_passes[1].iterative is True
+    (note,) = s.notes
+    assert "s.alls:1" in note and "epochs=, learning_rate= accepted but not used" in note and "lr" in note
