@@ -130,14 +130,19 @@ def build_float(req: CompileRequest) -> FloatStage:
         _run(default_pipeline(), graph, ctx, req, "1-cleanup", records)
         pipeline = None
         if script is not None:
+            # The normalization layers go in first, named after the script's assignment
+            # (`normalization1 = normalization(...)` -> layers normalization1/sub, normalization1/mul), so the
+            # other lines can select them; then the script is bound against the model with them.
+            bound = bind(script, registry, layers_from_graph(graph), strict=False)
+            for mean, std, inputs, label in pipeline_settings(bound).normalizations:
+                for i, name in enumerate(inputs or [None]):
+                    insert_normalization(graph, mean, std, input_name=name,
+                                         name=label if len(inputs or [None]) == 1 else f"{label}_{i}")
             bound = bind(script, registry, layers_from_graph(graph), strict=req.strict)
             pipeline = pipeline_settings(bound)
             warnings += [d.format() for d in bound.warnings] + pipeline.notes
             for text in warnings:  # shown now: a later error must not hide them
                 log.warning("%s", text)
-            for mean, std, inputs in pipeline.normalizations:
-                for name in inputs or [None]:
-                    insert_normalization(graph, mean, std, input_name=name)
             _run(pipeline.float_passes, graph, ctx, req, "2-float-passes", records)
     return FloatStage(native, graph, pipeline, ctx, stages, warnings, records)
 

@@ -67,7 +67,8 @@ def import_settings(bound) -> ImportSettings:
 class PipelineSettings:
     """Everything the script sets for the passes after import."""
 
-    normalizations: list[tuple[list[float], list[float], tuple[str, ...] | None]] = field(default_factory=list)
+    #: (mean, std, inputs or None for the first, layer name: the script's assignment name or "normalization")
+    normalizations: list[tuple[list[float], list[float], tuple[str, ...] | None, str]] = field(default_factory=list)
     float_passes: list[Pass] = field(default_factory=list)
     calibrate_options: dict[str, Any] = field(default_factory=dict)
     #: per-layer calibration methods (`calibration(layers, method=...)`), in script order (later entries win)
@@ -111,7 +112,8 @@ def pipeline_settings(bound) -> PipelineSettings:
         if name in IMPORT_COMMANDS:
             continue
         if name == "normalization":
-            s.normalizations.append((list(d.value("mean")), list(d.value("std")), d.layers.get("inputs")))
+            s.normalizations.append((list(d.value("mean")), list(d.value("std")), d.layers.get("inputs"),
+                                     d.targets[0] if d.targets else "normalization"))
         elif name == "model_optimization_config":  # only the 'calibration' variant has an effect
             s.calibrate_options.update({k: v for k, v in settings.items() if k in ("batch_size", "calibset_size")})
         elif name == "calibration":

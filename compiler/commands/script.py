@@ -55,11 +55,11 @@ def run_check(args: argparse.Namespace) -> int:
         bound = bind(script, script_registry(), None, strict=args.strict)
         if args.model:
             from npuc.frontends import parse_input_shapes
-            from npuc.script.model_layers import import_settings, load_model_layers
+            from npuc.script.model_layers import import_settings, load_model_layers, normalization_layers
 
             shapes, ends = import_settings(bound)
             shapes.update(parse_input_shapes(args.input_shape))
-            layers = load_model_layers(args.model, shapes, ends)
+            layers = normalization_layers(bound) + load_model_layers(args.model, shapes, ends)
             bound = bind(script, script_registry(), layers, strict=args.strict)
     except ScriptDiagnosticError as exc:
         _print_warnings(exc.warnings)

@@ -96,7 +96,7 @@ NORMALIZATION = ScriptCommand(
     params=(
         Param("mean", list_of(FLOAT), doc="per-channel means subtracted from the input, e.g. [123.675, 116.28, 103.53]"),
         Param("std", list_of(FLOAT), doc="per-channel divisors, e.g. [58.395, 57.12, 57.375]; none may be 0"),
-        Param("inputs", OPTIONAL_LAYERS, None, "input layer(s) to normalize; every model input when omitted"),
+        Param("inputs", OPTIONAL_LAYERS, None, "input layer(s) to normalize; the model's first input when omitted"),
     ),
     doc="Fold input normalization (x - mean) / std into the model, so it takes raw pixel values.",
     effect="config",

@@ -27,6 +27,23 @@ def load_model_layers(
     return layers_from_graph(graph)
 
 
+def normalization_layers(bound: BoundScript) -> list[LayerRef]:
+    """The layers the script's `normalization` lines add after the model's inputs (named after the line's
+    assignment, as the compiler names them: `normalization1/sub`, `normalization1/mul`), so that a check
+    against the model file sees what compile's later lines can select."""
+    refs: list[LayerRef] = []
+    for d in bound.directives:
+        if d.name != "normalization" or d.command is None:
+            continue
+        label = d.targets[0] if d.targets else "normalization"
+        inputs = d.args.get("inputs") or [None]
+        for i in range(len(inputs)):
+            name = label if len(inputs) == 1 else f"{label}_{i}"
+            refs += [LayerRef(f"{name}/{part}", kind, (name,), (f"{name}/{part}",))
+                     for part, kind in (("sub", "Sub"), ("mul", "Mul"))]
+    return refs
+
+
 def import_settings(bound: BoundScript) -> tuple[dict[str, tuple[int, ...]], list[str]]:
     """What a script says about importing the model: input shapes, and the tensors to end at."""
     shapes: dict[str, tuple[int, ...]] = {}

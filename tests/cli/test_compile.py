@@ -65,3 +65,18 @@ def test_unknown_target_is_named(tmp_path, capsys):
     code = compile_example(tmp_path, "--target", "npu-m")
     err = capsys.readouterr().err
     assert code == 2 and "unknown target 'npu-m'" in err
+
+
+def test_normalization_layers_are_named_after_the_script_line_and_selectable(tmp_path, capsys):
+    """The example's `normalization1 = normalization(...)` gives layers normalization1/sub and /mul; a
+    quantization_param line naming normalization1 puts both in 16-bit (the raw u8 pixels then meet the
+    half-step (x - 127.5) on a 16-bit grid)."""
+    script = tmp_path / "model.alls"
+    script.write_text((EXAMPLE / "model.alls").read_text()
+                      + "quantization_param(normalization1, precision_mode=a16_w16)\n")
+    code = main(["compile", str(EXAMPLE / "model.onnx"), "-s", str(script), "--calib", CALIB,
+                 "--letterbox", "topleft", "-o", str(tmp_path / "out")])
+    assert code == 0 and "normalization1" not in capsys.readouterr().err  # no 'selects nothing' warning
+    rows = {r.split(",")[1]: r.split(",") for r in (tmp_path / "out" / "layers.csv").read_text().splitlines()[1:]}
+    assert rows["normalization1/sub"][4].endswith("->i16") or rows["normalization1/sub"][4].endswith("->u16")
+    assert rows["normalization1/mul"][4].endswith("16")

@@ -104,3 +104,16 @@ def test_dynamic_model_without_shape_exits_2(cli, tmp_path):
         pytest.skip("rapidocr-onnxruntime (which ships the PP-OCR cls model) is not installed")
     result = cli("script", "check", write(tmp_path, "calibration()\n"), "--model", str(model))
     assert result.code == 2 and "input-shape" in result.err and "Traceback" not in result.err
+
+
+def test_normalization_layers_can_be_selected_by_their_assignment_name(cli, tmp_path):
+    """`normalization1 = normalization(...)` adds layers normalization1/sub and normalization1/mul; a later
+    line selects them by that name with no 'matches nothing' warning."""
+    model = ppocr_cls_model()
+    if model is None:
+        pytest.skip("rapidocr-onnxruntime (which ships the PP-OCR cls model) is not installed")
+    path = write(tmp_path, "normalization1 = normalization([127.5, 127.5, 127.5], [127.5, 127.5, 127.5])\n"
+                           "quantization_param(normalization1, precision_mode=a16_w16)\n")
+    result = cli("script", "check", path, "--model", str(model), "--input-shape", "x=1,3,48,192", "--strict")
+    assert result.code == 0, result.err
+    assert "0 warnings" in result.out and "normalization1/sub" in result.out
