@@ -25,6 +25,7 @@ BUILTIN_PASS_MODULES = (
     "prune_outputs",
     "eliminate_dead_code",
     "normalization",
+    "fold_normalization",
     "quantization_overrides",
     "calibrate",
     "quantize",
