@@ -69,7 +69,7 @@ def budget_lines(model: Path, report, top: int = 12) -> list[str]:
                  if r.sensitivity_db.get(out) is not None}
         total = sum(noise.values())
         ranked = sorted(noise, key=noise.get, reverse=True)
-        norm = sum(v for n, v in noise.items() if n.startswith(M.UNSELECTABLE_PREFIX))
+        norm = sum(v for n, v in noise.items() if n.startswith(M.NORMALIZATION_PREFIX))
         share = {k: sum(noise[n] for n in ranked[:k]) / total for k in (1, 5, 10, 20)}
         lines.append(
             f"  {out}: all quantized {report.output_snr_db[out]:.1f} dB, budget {-10 * np.log10(total):.1f} dB "
