@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from npuc.calibration.statistics import LayerObserverConfig
-from npuc.errors import ScriptError
+from npuc.errors import QuantizationError, ScriptError
 from npuc.passes.base import Pass
 from npuc.quantization.config import QuantConfig
 
@@ -130,7 +130,13 @@ def pipeline_settings(bound) -> PipelineSettings:
                 s.quant_config.set_bias_mode(names, settings["bias_mode"])
             if settings.get("requantization") is not None:
                 s.quant_config.set_layers(names, requantization=settings["requantization"])
-            for key in ("quantization_groups", "force_range_in", "force_range_out", "max_elementwise_feed_repeat",
+            for key in ("force_range_in", "force_range_out"):
+                if settings.get(key) is not None:
+                    try:
+                        s.quant_config.set_layers(names, **{key: tuple(float(v) for v in settings[key])})
+                    except QuantizationError as exc:
+                        raise ScriptError(f"{_where(d)}: {exc}") from None
+            for key in ("quantization_groups", "max_elementwise_feed_repeat",
                         "max_bias_feed_repeat", "null_channels_cutoff_factor"):
                 if settings.get(key) is not None:
                     s.notes.append(f"{_where(d)}: quantization_param {key}= is accepted but has no effect in npuc yet")

@@ -43,7 +43,7 @@ from npuc.quantization.bias import quantize_bias
 from npuc.quantization.config import LayerQuantConfig, QuantConfig, settings_for_precision_mode
 from npuc.quantization.op_params import (CONVERSION_KINDS, DOUBLE_SCALE_BIAS_LAYOUT, MAC_KINDS, PASS_THROUGH_KINDS,
                                          integer_form_problem)
-from npuc.quantization.schemes import params_from_range, quantize
+from npuc.quantization.schemes import params_from_range, quantize, representable_range
 from npuc.quantization.softmax import softmax_output_params
 from npuc.quantization.weights import weight_range
 
@@ -107,13 +107,6 @@ class Quantize(Pass):
         return result
 
 
-def fixed_range(fixed: QuantParams) -> tuple[float, float]:
-    """The real range [lo, hi] a fixed (user-given) activation encoding spans (over all channels)."""
-    lo = (fixed.qmin - np.asarray(fixed.zero_point, np.float64)) * np.asarray(fixed.scale, np.float64)
-    hi = (fixed.qmax - np.asarray(fixed.zero_point, np.float64)) * np.asarray(fixed.scale, np.float64)
-    return float(np.min(lo)), float(np.max(hi))
-
-
 class _Quantizer:
     """One run of the quantize pass over one graph."""
 
@@ -135,6 +128,7 @@ class _Quantizer:
         if unknown:
             raise QuantizationError(f"quantization settings name layers that do not exist: {unknown[:10]}")
         self._choose_precisions(ops)
+        self.forced = self._forced_ranges(ops)
         missing: list[str] = []
         for op in ops:
             self._assign_outputs(op, missing)
@@ -171,6 +165,28 @@ class _Quantizer:
                 "ops with no integer form (use fallback=float16 or set them float16 with data_type):\n  "
                 + "\n  ".join(problems))
 
+    def _forced_ranges(self, ops: list[Op]) -> dict[str, tuple[float, float]]:
+        """{tensor: (lo, hi)} from the layers' force_range_out (their outputs) and force_range_in (the tensor
+        they read; its producer then writes in that range). Two different ranges on one tensor: an error."""
+        forced: dict[str, tuple[float, float]] = {}
+        by: dict[str, str] = {}
+        for op in ops:
+            lc = self.layers[op.name]
+            targets = []
+            if lc.force_range_out is not None:
+                targets += [(t, lc.force_range_out, "force_range_out") for t in self.g.outputs_of(op)]
+            if lc.force_range_in is not None:
+                x = next((t for t in self.g.inputs_of(op) if t is not None and not t.is_const), None)
+                if x is not None:
+                    targets.append((x, lc.force_range_in, "force_range_in"))
+            for t, rng, key in targets:
+                given = (float(rng[0]), float(rng[1]))
+                if t.name in forced and forced[t.name] != given:
+                    raise QuantizationError(f"tensor '{t.name}' gets two forced ranges: {list(forced[t.name])} "
+                                            f"({by[t.name]}) and {list(given)} ({key} of layer '{op.name}')")
+                forced[t.name], by[t.name] = given, f"{key} of layer '{op.name}'"
+        return forced
+
     def _op_dtype(self, op: Op) -> DType:
         """The element type `op` computes in (decided from its settings, a fixed encoding, or its inputs)."""
         lc = self.layers[op.name]
@@ -200,7 +216,10 @@ class _Quantizer:
         if fixed is not None and fixed.dtype is dtype:
             qp = fixed
         elif fixed is not None:  # a reader of another precision: the fixed encoding's range, on its grid
-            qp = self._from_range(*fixed_range(fixed), dtype, lc)
+            lo, hi = representable_range(fixed)
+            qp = self._from_range(float(np.min(lo)), float(np.max(hi)), dtype, lc)
+        elif t.name in self.forced:  # quantization_param(..., force_range_in/out=[lo, hi])
+            qp = self._from_range(*self.forced[t.name], dtype, lc)
         else:
             qp = self._from_observer(t, dtype, lc)
         cache[dtype] = qp
@@ -242,7 +261,7 @@ class _Quantizer:
                 t.quant = self._input_encoding(x, dtype, lc, missing)
             elif op.kind == "Softmax":
                 t.quant = softmax_output_params(dtype.bits, dtype.signed)
-            elif t.meta.get("observer") is None:
+            elif t.meta.get("observer") is None and t.name not in self.forced:
                 missing.append(t.name)
                 t.quant = None
                 continue

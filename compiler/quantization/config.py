@@ -7,6 +7,7 @@ The script binding resolves selectors (`quantization_param({conv*}, precision_mo
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -56,6 +57,9 @@ class LayerQuantConfig:
     weight_range_method: str = "minmax"
     float16: bool = False
     requantization: str = "integer"
+    #: [lo, hi] replacing the calibrated range of the layer's output / of the tensor it reads
+    force_range_out: tuple[float, float] | None = None
+    force_range_in: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         _check_choice("scheme", self.scheme, SCHEMES)
@@ -65,6 +69,10 @@ class LayerQuantConfig:
         _check_choice("weight_bits", self.weight_bits, (4, 8, 16))
         _check_choice("bias_bits", self.bias_bits, (16, 32))
         _check_choice("requantization", self.requantization, REQUANTIZATIONS)
+        for key in ("force_range_out", "force_range_in"):
+            rng = getattr(self, key)
+            if rng is not None and not (len(rng) == 2 and all(math.isfinite(v) for v in rng) and rng[0] < rng[1]):
+                raise QuantizationError(f"{key} must be [low, high] with finite low < high, got {list(rng)}")
 
     @property
     def signed_activations(self) -> bool:

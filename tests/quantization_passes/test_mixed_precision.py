@@ -71,3 +71,49 @@ def test_add_follows_majority_type(rng):
     q = quantize_graph(g, [{"x": rng.normal(size=(1, 4, 4, 4)).astype(np.float32)} for _ in range(4)], cfg)
     assert q.outputs[0].dtype is DType.UINT16
     assert [op.kind for op in q.ops()].count("Requantize") == 0
+
+
+def test_forced_ranges_replace_the_calibrated_ones(rng):
+    """quantization_param(..., force_range_out / force_range_in): the layer's output (or the tensor it reads)
+    gets the given range at whatever precision it runs, not the calibrated one; values beyond it clip."""
+    import pytest
+
+    from npuc.errors import QuantizationError
+    from npuc.quantization.schemes import representable_range
+
+    g = _chain(rng)
+    cfg = QuantConfig()
+    cfg.set_layers(["conv1"], force_range_out=(0.0, 2.0))
+    cfg.set_layers(["conv3"], force_range_in=(0.0, 50.0))
+    cfg.set_precision_mode(["conv2"], "a16_w16")
+    q = quantize_graph(g, _feeds(rng), cfg)
+    for name, (lo, hi) in (("conv1", (0.0, 2.0)), ("conv2", (0.0, 50.0))):
+        qp = q.outputs_of(q.op(name))[0].quant
+        got = representable_range(qp)
+        assert (float(got[0][0]), float(got[1][0])) == pytest.approx((lo, hi), abs=qp.scale[0]), name
+    assert q.outputs_of(q.op("conv2"))[0].quant.bits == 16
+    out = compare(g, q, _feeds(rng, 1)[0])  # conv1 clips at 2.0: the chain still runs, with that loss
+    assert all(np.isfinite(v) for v in out.values())
+
+    clash = QuantConfig()
+    clash.set_layers(["conv1"], force_range_out=(0.0, 2.0))
+    clash.set_layers(["conv2"], force_range_in=(0.0, 3.0))
+    with pytest.raises(QuantizationError, match=r"'conv1'.*two forced ranges.*force_range_in of layer 'conv2'"):
+        quantize_graph(g, _feeds(rng), clash)
+    with pytest.raises(QuantizationError, match="finite low < high"):
+        QuantConfig().set_layers(["conv1"], force_range_out=(2.0, 1.0))
+
+
+def test_script_force_range_reaches_the_quantizer():
+    from npuc.script import default_registry
+    from npuc.script.binder import bind
+    from npuc.script.layers import LayerRef
+    from npuc.script.parser import parse
+    from npuc.script_config import pipeline_settings
+
+    layers = [LayerRef(f"conv{i}", "Conv", (), (f"conv{i}",)) for i in range(4)]
+    text = "quantization_param(conv3, force_range_out=[-8, 8])\nquantization_param(conv2, force_range_in=[0, 4])\n"
+    s = pipeline_settings(bind(parse(text, "s.alls"), default_registry(), layers))
+    assert s.quant_config.for_op("conv3").force_range_out == (-8.0, 8.0)
+    assert s.quant_config.for_op("conv2").force_range_in == (0.0, 4.0)
+    assert not s.notes  # not 'accepted but has no effect' any more
