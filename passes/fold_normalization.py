@@ -157,19 +157,15 @@ class FoldNormalization(Pass):
         graph.set_input(conv, 2, graph.add_const(f"{conv.name}.bias", bias.astype(np.float32)))
 
         x.meta["fixed_quant"] = QuantParams.per_tensor(1.0, 0, 8, False)
-        normalized = graph.outputs_of(mul)[0]
-        if r == 0.0:  # y = x: the conv (or pad) reads the pixels
-            graph.replace_uses(normalized, x)
-            graph.remove_op(mul)
-            graph.remove_op(sub)
-            ops: list[str] = []
-        else:
+        y = graph.outputs_of(sub)[0] if r else x  # r = 0: the conv (or pad) reads the pixels themselves
+        graph.replace_uses(graph.outputs_of(mul)[0], y)
+        graph.remove_op(mul)
+        if r:
             graph.set_input(sub, 1, graph.add_const(f"{sub.name}.shift", np.float32(r)))
-            y = graph.outputs_of(sub)[0]
             y.meta["fixed_quant"] = QuantParams.per_tensor(1.0, int(r), 8, False)
-            graph.replace_uses(normalized, y)
-            graph.remove_op(mul)
-            ops = [sub.name]
+        else:
+            graph.remove_op(sub)
+        ops = [sub.name] if r else []
         conv.origin = merge_origins(conv, mul)
         record.update(ops=ops, folded_into=conv.name, shift=r)
         log.info("normalization of input '%s' folded into '%s' (shift %g)", input_name, conv.name, r)
