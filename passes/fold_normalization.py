@@ -103,6 +103,9 @@ class FoldNormalization(Pass):
 
     def run(self, graph: Graph, ctx: PassContext) -> PassResult:
         folded, left, worst = 0, 0, 0.0
+        if not graph.meta.get(META_KEY):
+            log.warning("fold_normalization: the model has no normalization(...) layer to fold (give the "
+                        "script's normalization line first)")
         for input_name, record in graph.meta.get(META_KEY, {}).items():
             if record.get("folded_into"):
                 continue

@@ -143,3 +143,9 @@ def test_pixels_pass_through_the_integer_sub_and_the_fold_reaches_the_output_gri
         floor = q.outputs[0].quant.scale[0] / np.sqrt(12.0)
         rms[name] = float(np.sqrt(np.mean(np.square(errors)))) / floor
     assert rms["folded"] < 1.1 and rms["plain"] > 1.25, rms
+
+
+def test_without_a_normalization_it_says_so(caplog):
+    g = conv_model()
+    assert not apply(g, FoldNormalization()).changed
+    assert "no normalization(...) layer to fold" in caplog.text
